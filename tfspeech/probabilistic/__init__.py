@@ -1,1 +1,3 @@
-"""tfspeech.probabilistic"""
+"""tfspeech.probabilistic: mixtures and Markov models fitted by EM, returned as tfp distributions."""
+
+from tfspeech.probabilistic import gaussian
