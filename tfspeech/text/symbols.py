@@ -23,24 +23,26 @@ CHARACTERS = (PAD, EOS, *PUNCTUATION, SPACE, *LETTERS)
 PHONEMES = (PAD, EOS, *PUNCTUATION, SPACE, *ARPABET)
 
 
-class UnknownSymbolsError(ValueError):
-    """Text holds characters a symbol set cannot represent.
+_CHARACTER_HINT = (
+    f"Remove or spell them out; supported are letters, digits, whitespace, {PUNCTUATION} and what "
+    "tfspeech.text.normalize expands ($ £ € % &, curly quotes, dashes, ellipsis).")
 
-    ``unknown`` maps each unsupported character to its positions (0-based
-    indices into ``text``), in order of first appearance.
+
+class UnknownSymbolsError(ValueError):
+    """Text holds characters (or phoneme symbols) a symbol set cannot represent.
+
+    ``unknown`` maps each unsupported symbol to its positions (0-based
+    character offsets into ``text``), in order of first appearance.
     """
 
-    def __init__(self, text: str, unknown: dict[str, list[int]], where: str):
+    def __init__(self, text: str, unknown: dict[str, list[int]], where: str = "text",
+                 hint: str = _CHARACTER_HINT):
         self.text = text
         self.unknown = unknown
         listed = "; ".join(
-            f"{char!r} (U+{ord(char):04X}) at {', '.join(map(str, positions))}"
-            for char, positions in unknown.items())
-        super().__init__(
-            f"{where} {text!r} has characters the text front end does not support: {listed}. "
-            f"Remove or spell them out; supported are letters, digits, whitespace, "
-            f"{PUNCTUATION} and what tfspeech.text.normalize expands ($ £ € % &, curly quotes, "
-            f"dashes, ellipsis).")
+            f"{symbol!r}{f' (U+{ord(symbol):04X})' if len(symbol) == 1 else ''} at "
+            f"{', '.join(map(str, positions))}" for symbol, positions in unknown.items())
+        super().__init__(f"{where} {text!r} has unsupported symbols: {listed}. {hint}")
 
 
 def unsupported_characters(text: str, is_supported: Callable[[str], bool]) -> dict[str, list[int]]:
