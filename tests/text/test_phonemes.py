@@ -85,6 +85,7 @@ def test_deterministic():
     ("ɐ_b_ˌaʊ_t", ("AH0", "B", "AW2", "T")),
     ("b_ˈʌ_ʔ_n̩", ("B", "AH1", "T", "AH0", "N")),
     ("tʃ_ˈɜː_tʃ\n", ("CH", "ER1", "CH")),
+    ("ʃ_ˈʌ_d_ɚ_ɹ_i", ("SH", "AH1", "D", "ER0", "IY0")),
     ("t_s_uː_n_ˈɑː_m_i_ ˈaɪ_f_oʊ_n", ("T", "S", "UW0", "N", "AA1", "M", "IY0", "AY1", "F", "OW0", "N")),
 ])
 def test_ipa_to_arpabet(ipa, arpabet):

@@ -98,7 +98,8 @@ def ipa_to_arpabet(ipa: str, word: str = "") -> tuple[str, ...]:
             if phoneme in ARPABET_VOWELS:
                 phonemes.append(phoneme + stress)
                 stress = "0"
-            else:
+            elif not (phoneme == "R" and phonemes and phonemes[-1][:2] == "ER"):
+                # espeak writes "buttery" as ɚ ɹ i; cmudict (B AH1 T ER0 IY0) has no R after ER.
                 phonemes.append(phoneme)
     if not phonemes:
         raise ValueError(f"espeak-ng gave no phonemes for {word!r} (output {ipa!r})")
