@@ -1,0 +1,589 @@
+"""Export any zoo model to SavedModel (servers) and TFLite/LiteRT (phones), with parity checks.
+
+The export protocol: what a model exposes
+------------------------------------------
+An export needs functions with fixed input signatures. They come from, in order:
+
+1. ``input_signature=[tf.TensorSpec(...), ...]`` passed by the caller: one signature,
+   ``serving_default``, that calls ``model(x)`` (one input) or ``model([x1, x2, ...])``;
+2. ``model.export_signatures()``, if the model defines it: ``{name: tf.function}``, each
+   function decorated with an ``input_signature`` of plain ``tf.TensorSpec`` arguments
+   (name the specs: the names become the input names servers and devices use).
+   Autoregressive models return a whole-utterance function (a ``tf.while_loop`` over
+   fixed-size buffers) and a step function (state in, state out);
+3. ``model.inputs`` for Functional and Sequential models: one ``serving_default``.
+
+A function may return a tensor, a tuple or a dict. Outputs are named by their dict keys,
+else ``output_0``, ``output_1``, ... (the SavedModel convention), identically in the
+SavedModel, the TFLite model and the parity report.
+
+Parity
+------
+After writing, both exporters run the exported model and the Keras functions on the same
+fixed inputs and compare every output: ``max|exported - keras| <= atol + rtol * max|keras|``
+per output. The inputs are the first ``PARITY_SAMPLES`` samples of the data given, else
+seeded random ones: float ~ N(0, 1), integers in [0, 8), booleans; a dynamic dimension
+is ``RANDOM_BATCH`` on axis 0 and ``RANDOM_LENGTH`` on any other axis (the TFLite
+interpreter resizes its inputs to match). Failing the tolerance raises ``ParityError``;
+the exported file stays where it was written for inspection.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+RANDOM_BATCH = 2
+RANDOM_LENGTH = 16
+RANDOM_INT_HIGH = 8
+PARITY_SAMPLES = 4
+CALIBRATION_SAMPLES = 100
+QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
+_RUNNER_FILE = Path(__file__).resolve().parent.parent / "export" / "litert_runner.py"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Pass when ``max|exported - keras| <= atol + rtol * max|keras|`` for an output."""
+
+    atol: float
+    rtol: float
+
+    def bound(self, reference_max_abs: float) -> float:
+        return self.atol + self.rtol * reference_max_abs
+
+    def __str__(self) -> str:
+        return f"atol {self.atol:g} + rtol {self.rtol:g}"
+
+
+# Float32 graphs differ from Keras only by kernel order of operations. float16 stores
+# weights in half precision (11-bit mantissa, ~5e-4 relative); dynamic stores int8
+# weights and quantizes activations on the fly per batch; int8 also fixes activation
+# ranges from calibration data, the coarsest of the four.
+DEFAULT_TOLERANCES: dict[str | None, Tolerance] = {
+    None: Tolerance(atol=1e-4, rtol=1e-4),
+    "float16": Tolerance(atol=1e-3, rtol=1e-2),
+    "dynamic": Tolerance(atol=1e-2, rtol=5e-2),
+    "int8": Tolerance(atol=2e-2, rtol=1e-1),
+}
+
+
+class ExportError(RuntimeError):
+    """The model could not be exported; the message says why and what to do."""
+
+
+class UnsupportedOpsError(ExportError):
+    """TFLite conversion needs ops outside the builtin set: ``flex_ops`` or ``custom_ops`` (TF op names)."""
+
+    def __init__(self, flex_ops: tuple[str, ...], custom_ops: tuple[str, ...], allow_flex: bool):
+        self.flex_ops, self.custom_ops = flex_ops, custom_ops
+        parts = []
+        if flex_ops and not allow_flex:
+            parts.append(
+                f"needs TensorFlow ops that are not TFLite builtins: {', '.join(flex_ops)}. "
+                "Rewrite them with builtin ops (best for phones), or pass allow_flex=True "
+                "(the app then needs the Flex delegate, several MB, and ai-edge-litert cannot "
+                "run the parity check)"
+            )
+        if custom_ops:
+            parts.append(
+                f"needs ops that neither TFLite nor Flex provides: {', '.join(custom_ops)}. "
+                "Rewrite them with builtin ops"
+            )
+        super().__init__("TFLite conversion " + "; it also ".join(parts) + ".")
+
+
+@dataclass(frozen=True)
+class OutputParity:
+    """One output of one signature: worst error over the parity samples and its bound."""
+
+    signature: str
+    output: str
+    max_abs_error: float
+    max_abs_reference: float
+    bound: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.max_abs_error <= self.bound)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote and how closely it matches Keras.
+
+    ``checked`` is False only when the parity check could not run (a TFLite model with
+    Flex ops, which ai-edge-litert cannot execute); ``passed`` is then False too.
+    """
+
+    format: str
+    path: Path
+    size_bytes: int
+    quantize: str | None
+    tolerance: Tolerance
+    outputs: tuple[OutputParity, ...]
+    flex_ops: tuple[str, ...] = ()
+    checked: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return self.checked and all(o.passed for o in self.outputs)
+
+    @property
+    def max_abs_error(self) -> dict[str, float]:
+        """``{"signature/output": max abs error}``."""
+        return {f"{o.signature}/{o.output}": o.max_abs_error for o in self.outputs}
+
+    def __str__(self) -> str:
+        mode = self.quantize or "float32"
+        lines = [
+            f"{self.format} export: {self.path} ({self.size_bytes:,} bytes, {mode})",
+            f"tolerance: {self.tolerance}",
+        ]
+        if self.flex_ops:
+            lines.append(f"Flex ops (need the Flex delegate): {', '.join(self.flex_ops)}")
+        if not self.checked:
+            lines.append("parity: not checked (ai-edge-litert has no Flex delegate to run this model)")
+            return "\n".join(lines)
+        rows = [("signature", "output", "max abs error", "bound", "")]
+        rows += [
+            (o.signature, o.output, f"{o.max_abs_error:.3g}", f"{o.bound:.3g}", "ok" if o.passed else "FAIL")
+            for o in self.outputs
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.append("parity: passed" if self.passed else "parity: FAILED")
+        return "\n".join(lines)
+
+
+class ParityError(ExportError):
+    """The exported model differs from Keras by more than the tolerance; ``report`` has the numbers."""
+
+    def __init__(self, report: ExportReport):
+        self.report = report
+        super().__init__(
+            f"{report}\nThe exported model is kept at {report.path} for inspection. "
+            "Look for ops that behave differently after conversion, or pass a looser "
+            "tolerance=Tolerance(atol, rtol) if the error is acceptable for the use."
+        )
+
+
+@dataclass
+class _Signature:
+    """One exported function: flat named input specs, and the Keras function as reference."""
+
+    name: str
+    function: Callable
+    concrete: tf.types.experimental.ConcreteFunction
+    input_specs: list[tf.TensorSpec] = field(default_factory=list)
+
+    def pack(self, flat):
+        return tf.nest.pack_sequence_as(self.concrete.structured_input_signature[0], list(flat))
+
+    def serving_function(self, call: Callable) -> tf.types.experimental.PolymorphicFunction:
+        """A tf.function on the flat named specs returning ``{output name: tensor}``."""
+        return tf.function(lambda *flat: _named_outputs(call(*flat)), input_signature=self.input_specs)
+
+    def keras_function(self):
+        return self.serving_function(lambda *flat: self.function(*self.pack(flat)))
+
+    def frozen_function(self):
+        """The same function with every variable folded into a constant (see ``tflite``)."""
+        frozen = convert_variables_to_constants_v2(self.concrete, lower_control_flow=False)
+        structure = self.concrete.structured_outputs
+        return self.serving_function(
+            lambda *flat: tf.nest.pack_sequence_as(structure, frozen(*flat), expand_composites=True)
+        )
+
+
+def resolve_signatures(model: keras.Model, input_signature=None) -> dict[str, Callable]:
+    """The model's export functions, ``{name: tf.function with input_signature}`` (see module doc)."""
+    if input_signature is not None:
+        specs = list(input_signature)
+    elif hasattr(model, "export_signatures"):
+        functions = dict(model.export_signatures())
+        for name, function in functions.items():
+            if getattr(function, "input_signature", None) is None:
+                raise ExportError(
+                    f"{type(model).__name__}.export_signatures()['{name}'] is not a tf.function "
+                    "with an input_signature; decorate it with "
+                    "@tf.function(input_signature=[tf.TensorSpec(shape, dtype, name=...)])"
+                )
+        return functions
+    else:
+        try:
+            keras_inputs = model.inputs
+        except AttributeError:
+            keras_inputs = None
+        if not keras_inputs:
+            raise ExportError(
+                f"{type(model).__name__} has no known inputs (it is not a Functional/Sequential "
+                "model). Pass input_signature=[tf.TensorSpec(shape, dtype, name=...)], or give "
+                "the model an export_signatures() method (see tfspeech.export)."
+            )
+        specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in keras_inputs]
+
+    def serve(*inputs):
+        return model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+
+    return {"serving_default": tf.function(serve, input_signature=specs)}
+
+
+def saved_model(
+    model: keras.Model,
+    export_dir: str | Path,
+    *,
+    version: int | None = None,
+    input_signature=None,
+    sample_data=None,
+    tolerance: Tolerance | None = None,
+) -> ExportReport:
+    """Writes a SavedModel in TF Serving layout, ``export_dir/<version>/``, and checks parity.
+
+    Every export function becomes a named serving signature (the first is also
+    ``serving_default``). Written with ``keras.export.ExportArchive``: it saves only
+    the variables the functions use and the functions themselves, not the Keras
+    Python object graph, so the result loads in TF Serving or ``tf.saved_model.load``
+    without tfspeech.
+
+    Args:
+        model: a built Keras model (see the module doc for how signatures are found).
+        export_dir: the model's folder; versions are integer sub-folders.
+        version: defaults to one more than the highest existing version (1 at first).
+        input_signature: see the module doc.
+        sample_data: inputs for the parity check, as ``tflite``'s ``representative_data``.
+        tolerance: default ``DEFAULT_TOLERANCES[None]`` (float32).
+
+    Returns:
+        The report; parity compares ``tf.saved_model.load(...).signatures`` with Keras.
+    Raises:
+        ParityError: an output is beyond the tolerance (the SavedModel stays on disk).
+    """
+    signatures = _signatures(model, input_signature)
+    export_dir = Path(export_dir)
+    version_dir = export_dir / str(version if version is not None else _next_version(export_dir))
+    if version_dir.exists():
+        raise ExportError(f"{version_dir} already exists; pick another version or remove it")
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    references = {}
+    for signature in signatures:
+        references[signature.name] = signature.keras_function()
+        references[signature.name].get_concrete_function()
+        archive.add_endpoint(signature.name, references[signature.name])
+    archive.write_out(str(version_dir), verbose=False)
+
+    tolerance = tolerance or DEFAULT_TOLERANCES[None]
+    loaded = tf.saved_model.load(str(version_dir))
+    outputs = []
+    for signature in signatures:
+        served = loaded.signatures[signature.name]
+        named = _named_samples(signature, _data_for(signature, signatures, sample_data), PARITY_SAMPLES)
+        outputs += _compare(
+            signature,
+            references[signature.name],
+            lambda inputs, served=served: {k: v.numpy() for k, v in served(**inputs).items()},
+            _parity_inputs(signature, named),
+            tolerance,
+        )
+    size = sum(p.stat().st_size for p in version_dir.rglob("*") if p.is_file())
+    return _finish(ExportReport("saved_model", version_dir, size, None, tolerance, tuple(outputs)))
+
+
+def tflite(
+    model: keras.Model,
+    path: str | Path,
+    quantize: str | None = None,
+    representative_data=None,
+    *,
+    allow_flex: bool = False,
+    integer_io: bool = False,
+    input_signature=None,
+    tolerance: Tolerance | None = None,
+) -> ExportReport:
+    """Writes a TFLite (LiteRT) model with one signature per export function, and checks parity.
+
+    The variables are frozen into constants before conversion
+    (``convert_variables_to_constants_v2`` on each concrete function): a converted
+    ``tf.while_loop`` that reads variables otherwise fails at run time on
+    ``READ_VARIABLE`` inside ``WHILE`` (see DESIGN.md, export contract).
+
+    Args:
+        model: a built Keras model (see the module doc for how signatures are found).
+        path: the ``.tflite`` file to write.
+        quantize: None (float32), ``"float16"`` (half-precision weights), ``"dynamic"``
+            (int8 weights, activations quantized at run time) or ``"int8"`` (full
+            integer: int8 weights and activations, calibrated on ``representative_data``).
+            Default tolerances: None 1e-4 abs + 1e-4 rel; float16 1e-3 + 1e-2;
+            dynamic 1e-2 + 5e-2; int8 2e-2 + 1e-1 (relative to the output's max |value|).
+        representative_data: samples like the model's real inputs; required for
+            ``"int8"`` (the first ``CALIBRATION_SAMPLES`` calibrate), used by the parity
+            check in every mode (the first ``PARITY_SAMPLES``). An iterable of samples,
+            each an array (one input), a tuple of arrays (inputs in signature order) or
+            a dict ``{input name: array}``; for a model with several signatures, a dict
+            ``{signature name: iterable of samples}``.
+        allow_flex: permit TensorFlow (Flex) ops that have no TFLite builtin; the model
+            then runs only where the Flex delegate is linked, and the parity check is
+            skipped (``report.checked`` is False).
+        integer_io: with ``"int8"``, make float inputs and outputs int8 too (the runner
+            quantizes and dequantizes with the tensors' scales); else they stay float32.
+        input_signature: see the module doc.
+        tolerance: overrides the mode's default.
+
+    Returns:
+        The report, printable as a table.
+    Raises:
+        UnsupportedOpsError: the model needs non-builtin ops (names them).
+        ParityError: an output is beyond the tolerance (the .tflite file stays on disk).
+    """
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize={quantize!r}; choose one of {QUANTIZE_MODES}")
+    if quantize == "int8" and representative_data is None:
+        raise ValueError(
+            "quantize='int8' needs representative_data: samples like the model's real "
+            "inputs to calibrate activation ranges (see the tflite docstring for the format)"
+        )
+    if integer_io and quantize != "int8":
+        raise ValueError("integer_io=True needs quantize='int8'")
+    signatures = _signatures(model, input_signature)
+    data = {
+        s.name: _named_samples(s, _data_for(s, signatures, representative_data), CALIBRATION_SAMPLES)
+        for s in signatures
+    }
+    if quantize == "int8" and None in data.values():
+        missing = [name for name, samples in data.items() if samples is None]
+        raise ValueError(f"quantize='int8' needs representative_data for every signature; none for {missing}")
+    tolerance = tolerance or DEFAULT_TOLERANCES[quantize]
+
+    blob, flex_ops = _convert(signatures, quantize, data, allow_flex, integer_io)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    if flex_ops:
+        return ExportReport("tflite", path, len(blob), quantize, tolerance, (), flex_ops, checked=False)
+
+    runner = _runner_class()(path)
+    outputs = []
+    for signature in signatures:
+        outputs += _compare(
+            signature,
+            signature.keras_function(),
+            lambda inputs, name=signature.name: runner.run_signature(name, **inputs),
+            _parity_inputs(signature, data[signature.name]),
+            tolerance,
+        )
+    return _finish(ExportReport("tflite", path, len(blob), quantize, tolerance, tuple(outputs)))
+
+
+def _convert(signatures, quantize, data, allow_flex, integer_io) -> tuple[bytes, tuple[str, ...]]:
+    """The TFLite flatbuffer and the Flex ops it needs; builtins are tried first."""
+    frozen = {s.name: s.frozen_function().get_concrete_function() for s in signatures}
+    with tempfile.TemporaryDirectory() as tmp:
+        # A SavedModel of the frozen functions gives the TFLite signatures our names;
+        # from_concrete_functions would name several of them after their graphs.
+        tf.saved_model.save(tf.Module(), tmp, signatures=frozen)
+        try:
+            return _run(_converter(tmp, signatures, quantize, data, False, integer_io)), ()
+        except Exception as error:  # ConverterError; its .errors say which ops failed
+            flex_ops, custom_ops = _unsupported_ops(error)
+            if custom_ops or (flex_ops and not allow_flex):
+                raise UnsupportedOpsError(flex_ops, custom_ops, allow_flex) from error
+            if not flex_ops:
+                raise ExportError(f"TFLite conversion failed: {_first_lines(error)}") from error
+        return _run(_converter(tmp, signatures, quantize, data, True, integer_io)), flex_ops
+
+
+def _converter(saved_dir, signatures, quantize, data, flex, integer_io) -> tf.lite.TFLiteConverter:
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[s.name for s in signatures])
+    builtins = tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantize == "int8" else tf.lite.OpsSet.TFLITE_BUILTINS
+    converter.target_spec.supported_ops = [builtins] + ([tf.lite.OpsSet.SELECT_TF_OPS] if flex else [])
+    if quantize is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        converter.representative_dataset = lambda: (
+            (name, sample) for name, samples in data.items() for sample in samples[:CALIBRATION_SAMPLES]
+        )
+        if integer_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    return converter
+
+
+def _run(converter: tf.lite.TFLiteConverter) -> bytes:
+    with warnings.catch_warnings():
+        # int8 calibration runs TensorFlow's own deprecated tf.lite.Interpreter: not ours to fix.
+        warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+        return converter.convert()
+
+
+def _unsupported_ops(error: Exception) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(flex-capable op names, ops with no kernel anywhere) from a ConverterError."""
+    flex, custom = set(), set()
+    for item in getattr(error, "errors", []):
+        op = item.operator.name.removeprefix("tf.")
+        if item.error_code == item.ERROR_NEEDS_FLEX_OPS:
+            flex.add(op)
+        elif item.error_code == item.ERROR_NEEDS_CUSTOM_OPS:
+            custom.add(op)
+    return tuple(sorted(flex)), tuple(sorted(custom))
+
+
+def _first_lines(error: Exception, n: int = 8) -> str:
+    """The converter's message without its MLIR location dumps."""
+    lines = [line for line in str(error).splitlines() if line.strip() and not line.startswith("loc(")]
+    return "\n".join(lines[:n])
+
+
+def _signatures(model, input_signature) -> list[_Signature]:
+    signatures = []
+    for name, function in resolve_signatures(model, input_signature).items():
+        concrete = function.get_concrete_function()
+        args, kwargs = concrete.structured_input_signature
+        if kwargs:
+            raise ExportError(f"signature '{name}' has keyword-only inputs {sorted(kwargs)}; make them positional")
+        flat = tf.nest.flatten(args)
+        names = _unique_names([spec.name or f"input_{i}" for i, spec in enumerate(flat)])
+        specs = [tf.TensorSpec(s.shape, s.dtype, name=n) for s, n in zip(flat, names)]
+        signatures.append(_Signature(name, function, concrete, specs))
+    return signatures
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    cleaned = [re.sub(r"[^A-Za-z0-9_]", "_", n) for n in names]
+    return [n if cleaned.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(cleaned)]
+
+
+def _named_outputs(structure) -> dict[str, tf.Tensor]:
+    if isinstance(structure, Mapping) and all(isinstance(k, str) for k in structure) and all(
+        tf.is_tensor(v) for v in structure.values()
+    ):
+        return dict(structure)
+    return {f"output_{i}": t for i, t in enumerate(tf.nest.flatten(structure))}
+
+
+def _next_version(export_dir: Path) -> int:
+    versions = [int(p.name) for p in export_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _data_for(signature: _Signature, signatures: list[_Signature], data):
+    """The part of ``data`` meant for ``signature`` (None: random inputs)."""
+    if data is None:
+        return None
+    if isinstance(data, Mapping):
+        return data.get(signature.name)
+    if len(signatures) > 1:
+        raise ValueError(
+            f"the model has several signatures ({[s.name for s in signatures]}): pass the data "
+            "as a dict {signature name: iterable of samples}"
+        )
+    return data
+
+
+def _named_samples(signature: _Signature, samples: Iterable | None, limit: int) -> list[dict[str, np.ndarray]] | None:
+    """Up to ``limit`` samples as checked ``{input name: array}`` dicts; None if no data."""
+    if samples is None:
+        return None
+    named = [_as_named(signature, sample) for sample in itertools.islice(iter(samples), limit)]
+    if not named:
+        raise ValueError(f"the data for signature '{signature.name}' holds no samples")
+    return named
+
+
+def _parity_inputs(signature: _Signature, named: list[dict[str, np.ndarray]] | None) -> list[dict[str, np.ndarray]]:
+    """The first ``PARITY_SAMPLES`` named samples, or two seeded random ones."""
+    if named is not None:
+        return named[:PARITY_SAMPLES]
+    rng = np.random.default_rng(0)
+    return [{s.name: _random_array(s, rng) for s in signature.input_specs} for _ in range(2)]
+
+
+def _as_named(signature: _Signature, sample) -> dict[str, np.ndarray]:
+    specs = signature.input_specs
+    if isinstance(sample, Mapping):
+        if set(sample) != {s.name for s in specs}:
+            raise ValueError(f"signature '{signature.name}' takes inputs {[s.name for s in specs]}; a sample has {sorted(sample)}")
+        arrays = [sample[s.name] for s in specs]
+    elif isinstance(sample, (tuple, list)):
+        arrays = list(sample)
+    else:
+        arrays = [sample]
+    if len(arrays) != len(specs):
+        raise ValueError(f"signature '{signature.name}' takes {len(specs)} input(s) {[s.name for s in specs]}; a sample has {len(arrays)}")
+    named = {}
+    for spec, array in zip(specs, arrays):
+        array = np.asarray(array, dtype=spec.dtype.as_numpy_dtype)
+        if not spec.shape.is_compatible_with(array.shape):
+            raise ValueError(f"input '{spec.name}' of signature '{signature.name}' has shape {spec.shape}; a sample has {array.shape}")
+        named[spec.name] = array
+    return named
+
+
+def _random_array(spec: tf.TensorSpec, rng: np.random.Generator) -> np.ndarray:
+    shape = [d if d is not None else (RANDOM_BATCH if axis == 0 else RANDOM_LENGTH) for axis, d in enumerate(spec.shape)]
+    dtype = spec.dtype.as_numpy_dtype
+    if spec.dtype.is_floating:
+        return rng.standard_normal(shape).astype(dtype)
+    if spec.dtype.is_integer:
+        return rng.integers(0, RANDOM_INT_HIGH, shape).astype(dtype)
+    if spec.dtype.is_bool:
+        return rng.random(shape) < 0.5
+    raise ExportError(f"cannot draw random inputs for '{spec.name}' ({spec.dtype.name}); pass data for the parity check")
+
+
+def _compare(signature, reference_fn, exported_fn, samples, tolerance) -> list[OutputParity]:
+    """Per output: worst ``|exported - keras|`` and worst ``|keras|`` over ``samples``."""
+    name = signature.name
+    errors: dict[str, float] = {}
+    scales: dict[str, float] = {}
+    for inputs in samples:
+        expected = {k: v.numpy() for k, v in reference_fn(*[inputs[s.name] for s in signature.input_specs]).items()}
+        actual = exported_fn(inputs)
+        if set(actual) != set(expected):
+            raise ExportError(f"signature '{name}': exported outputs {sorted(actual)} differ from Keras outputs {sorted(expected)}")
+        for key, value in expected.items():
+            diff = np.abs(np.asarray(actual[key], dtype=np.float64) - value.astype(np.float64))
+            errors[key] = max(errors.get(key, 0.0), float(diff.max(initial=0.0)))
+            scales[key] = max(scales.get(key, 0.0), float(np.abs(value.astype(np.float64)).max(initial=0.0)))
+    return [OutputParity(name, key, errors[key], scales[key], tolerance.bound(scales[key])) for key in sorted(errors)]
+
+
+def _finish(report: ExportReport) -> ExportReport:
+    if not report.passed:
+        raise ParityError(report)
+    return report
+
+
+@cache
+def _runner_class():
+    """``LiteRTRunner`` from the repository's ``export/litert_runner.py``.
+
+    One file serves both sides: a device copies it, the parity check imports it, so
+    the check runs the model exactly as a device would.
+    """
+    if not _RUNNER_FILE.is_file():
+        raise ExportError(
+            f"{_RUNNER_FILE} is missing: the TFLite parity check runs models with the "
+            "repository's export/litert_runner.py; export from a checkout of tfspeech"
+        )
+    spec = importlib.util.spec_from_file_location("tfspeech_litert_runner", _RUNNER_FILE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.LiteRTRunner
