@@ -77,9 +77,8 @@ def test_log_mel_matches_librosa(speech, name):
 def test_mel_and_magnitude_match_librosa(speech, name):
     config = CONFIGS[name]
     expected_mel = librosa_mel(speech, config)
-    np.testing.assert_allclose(
-        mel_spectrogram(speech, config).numpy(), expected_mel, rtol=0, atol=1e-5 * expected_mel.max()
-    )
+    actual_mel = mel_spectrogram(speech, config).numpy()
+    np.testing.assert_allclose(actual_mel, expected_mel, rtol=0, atol=1e-5 * expected_mel.max())
     expected_stft = librosa.stft(
         speech.astype(np.float64),
         n_fft=config.n_fft,
@@ -92,7 +91,9 @@ def test_mel_and_magnitude_match_librosa(speech, name):
     np.testing.assert_allclose(
         magnitude(speech, config).numpy(), np.abs(expected_stft), rtol=0, atol=1e-6 * scale
     )
-    np.testing.assert_allclose(stft(speech, config).numpy(), expected_stft, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(
+        stft(speech, config).numpy(), expected_stft, rtol=0, atol=1e-6 * scale
+    )
 
 
 def test_batch_rows_equal_single_waveforms(speech):
@@ -169,7 +170,9 @@ def test_log_mel_layer_runs_in_litert_with_builtin_ops(speech, name):
     serve = tf.function(
         lambda waveform: model(waveform), input_signature=[tf.TensorSpec([None, None], tf.float32)]
     )
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [serve.get_concrete_function()], model
+    )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = Interpreter(model_content=converter.convert())
     batch = np.stack([speech, 0.3 * speech])

@@ -56,10 +56,12 @@ def test_resample_keeps_the_pitch_and_duration():
 
 def test_load_mixes_stereo_and_clips_float_overshoot(tmp_path):
     left, right = sine(440.0, amplitude=0.4), np.full(RATE, 0.2, np.float32)
-    soundfile.write(tmp_path / "stereo.wav", np.stack([left, right], axis=1), RATE, subtype="FLOAT")
+    stereo = np.stack([left, right], axis=1)
+    soundfile.write(tmp_path / "stereo.wav", stereo, RATE, subtype="FLOAT")
     mixed, _ = load(tmp_path / "stereo.wav")
     np.testing.assert_allclose(mixed, (left + right) / 2, atol=1e-7)
-    soundfile.write(tmp_path / "hot.wav", np.array([0.5, 1.7, -1.2], np.float32), RATE, subtype="FLOAT")
+    hot = np.array([0.5, 1.7, -1.2], np.float32)
+    soundfile.write(tmp_path / "hot.wav", hot, RATE, subtype="FLOAT")
     np.testing.assert_allclose(load(tmp_path / "hot.wav")[0], [0.5, 1.0, -1.0])
 
 
@@ -72,7 +74,8 @@ def test_load_errors_name_the_problem(tmp_path):
     soundfile.write(tmp_path / "empty.wav", np.zeros(0, np.float32), RATE)
     with pytest.raises(ValueError, match="holds no audio samples"):
         load(tmp_path / "empty.wav")
-    soundfile.write(tmp_path / "nan.wav", np.array([0.1, np.nan, 0.2], np.float32), RATE, subtype="FLOAT")
+    nan = np.array([0.1, np.nan, 0.2], np.float32)
+    soundfile.write(tmp_path / "nan.wav", nan, RATE, subtype="FLOAT")
     with pytest.raises(ValueError, match="1 NaN/inf samples"):
         load(tmp_path / "nan.wav")
 
