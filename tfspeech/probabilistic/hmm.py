@@ -1,0 +1,859 @@
+"""Hidden Markov models fitted by Baum-Welch EM, hmmlearn-shaped: GaussianHMM, CategoricalHMM, GMMHMM.
+
+The E-step is the lane-packed log-space forward-backward of :mod:`hmm_inference` (XLA);
+the M-step is closed form. Start probabilities, transition rows and mixture weights
+maximize ``Σᵢ (nᵢ + aᵢ − 1) log pᵢ`` under ``Σᵢ pᵢ = 1`` (expected counts ``nᵢ``, Dirichlet
+prior ``aᵢ``): the Lagrangian ``Σᵢ (nᵢ + aᵢ − 1) log pᵢ + λ (1 − Σᵢ pᵢ)`` is stationary at
+``pᵢ = (nᵢ + aᵢ − 1) / λ`` with ``λ = Σⱼ (nⱼ + aⱼ − 1)``; negative numerators are clipped to
+zero (the maximum on the simplex's boundary) and zero entries stay zero, as in hmmlearn.
+Gaussian emissions use the MAP forms of hmmlearn's Normal / inverse-gamma /
+inverse-Wishart priors; the defaults give maximum likelihood plus a small variance floor.
+
+Parameters are float64 numpy arrays with hmmlearn's names and shapes (``startprob_``,
+``transmat_``, ``means_``, ``covars_``, ``emissionprob_``, ``weights_``); ``dtype`` picks
+the precision of the compiled inference (float64 by default, float32 is about as fast on
+CPU here and halves memory).
+"""
+
+import math
+import sys
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tqdm.auto import tqdm
+
+from tfspeech.probabilistic import gaussian, hmm_inference
+
+tfd = tfp.distributions
+
+DECODER_ALGORITHMS = ("viterbi", "map")
+
+
+class ConvergenceMonitor:
+    """EM progress: ``history`` (log-likelihood per iteration), ``iter`` and ``converged``.
+
+    Converged when ``n_iter`` iterations ran or the last gain is below ``tol`` (hmmlearn's rule).
+    A decrease larger than ``sqrt(eps)`` (relative) is recorded in ``decreases``.
+    """
+
+    def __init__(self, tol, n_iter, verbose=False):
+        self.tol = tol
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.history = []
+        self.decreases = []
+        self.iter = 0
+
+    def reset(self):
+        self.history, self.decreases, self.iter = [], [], 0
+
+    def report(self, log_prob):
+        """Record one iteration's log-likelihood (printed to stderr when ``verbose``)."""
+        delta = log_prob - self.history[-1] if self.history else math.nan
+        if self.verbose:
+            print(f"{self.iter + 1:>10d} {log_prob:>16.8f} {delta:>+16.8f}", file=sys.stderr)
+        if delta < -np.sqrt(np.finfo(float).eps) * max(1.0, abs(log_prob)):
+            self.decreases.append(self.iter)
+        self.history.append(float(log_prob))
+        self.iter += 1
+
+    @property
+    def converged(self):
+        return self.iter == self.n_iter or (
+            len(self.history) >= 2 and self.history[-1] - self.history[-2] < self.tol)
+
+    def __repr__(self):
+        return (f"ConvergenceMonitor(tol={self.tol}, n_iter={self.n_iter}, iter={self.iter}, "
+                f"converged={self.converged}, history={self.history})")
+
+
+def _nonfinite_rows_error(X):
+    bad = np.flatnonzero(~np.all(np.isfinite(X), axis=1))
+    shown = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
+    return ValueError(f"X has NaN or inf in {len(bad)} row(s): [{shown}]. "
+                      "Remove or impute those rows (and adjust lengths) before calling.")
+
+
+def _check_lengths(lengths, n_samples):
+    """Sequence lengths as an int64 array; one sequence of all rows when ``lengths`` is None."""
+    if lengths is None:
+        return np.array([n_samples], np.int64)
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or len(lengths) == 0 or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be a 1-D sequence of integers, got {lengths!r}.")
+    if np.any(lengths < 1):
+        raise ValueError(f"lengths must be positive; got {lengths[lengths < 1][:5].tolist()} "
+                         f"at positions {np.flatnonzero(lengths < 1)[:5].tolist()}.")
+    if lengths.sum() != n_samples:
+        raise ValueError(f"lengths sum to {int(lengths.sum())} but X has {n_samples} rows; "
+                         "lengths must list the length of each sequence in X, in order.")
+    return lengths.astype(np.int64)
+
+
+def _normalize(counts, axis=-1):
+    """Divide by the sum along ``axis``, leaving all-zero rows at zero."""
+    total = counts.sum(axis=axis, keepdims=True)
+    return counts / np.where(total == 0, 1, total)
+
+
+def _dirichlet_map(current, prior, counts):
+    """Lagrange-multiplier M-step of a probability vector/rows (see module docstring)."""
+    numerator = np.maximum(prior - 1 + counts, 0)
+    return _normalize(np.where(current == 0, 0, numerator))
+
+
+class _Data:
+    """Sequences laid out once for repeated compiled passes: padded X and the lane grid."""
+
+    def __init__(self, X, lengths, dtype):
+        self.packing = hmm_inference.pack_lanes(lengths)
+        padded = np.zeros((self.packing.n_frames_padded,) + X.shape[1:], X.dtype)
+        padded[:len(X)] = X
+        self.X = tf.constant(padded, dtype if np.issubdtype(X.dtype, np.floating) else tf.int32)
+        packing = self.packing
+        self.lanes = tuple(tf.constant(a) for a in (packing.frame_index, packing.start, packing.valid))
+        self.position = tf.constant(packing.position)
+        self.n_frames = packing.n_frames
+
+
+class _BaseHMM:
+    """Shared EM loop, inference and checks. Subclasses define the emission model.
+
+    Subclass hooks: ``_emission_letters``; ``_check_X``; ``_init_emissions(X, lengths)``;
+    ``_check_emissions()``; ``_log_frameprob(X tensor) -> (N, K)``;
+    ``_emission_statistics(X, posteriors)``; ``_emission_m_step(stats)``;
+    ``_emission_parameter_counts()``; ``_sample_emissions(states, rng)``;
+    ``_observation_distribution()``.
+    """
+
+    _emission_letters = ""
+
+    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0,
+                 algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False,
+                 params=None, init_params=None, dtype="float64"):
+        self.n_components = n_components
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        letters = "st" + self._emission_letters
+        self.params = letters if params is None else params
+        self.init_params = letters if init_params is None else init_params
+        self.dtype = dtype
+        self.monitor_ = ConvergenceMonitor(tol, n_iter, verbose)
+
+    # ----------------------------------------------------------------------------- checks
+    @property
+    def _tf_dtype(self):
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}.")
+        return tf.as_dtype(self.dtype)
+
+    def _check_fitted(self):
+        if not hasattr(self, "startprob_"):
+            raise RuntimeError(f"This {type(self).__name__} has no parameters yet: call fit(X) "
+                               "first or set startprob_, transmat_ and the emission parameters.")
+
+    def _check_n_features(self, n_features):
+        expected = getattr(self, "n_features", None)
+        if expected is not None and n_features != expected:
+            raise ValueError(f"X has {n_features} features but this model has n_features="
+                             f"{expected}; pass data with the same features as in fit.")
+
+    def _check(self):
+        """Validate shapes and normalization of all parameters (clear errors)."""
+        K = self.n_components
+        self.startprob_ = np.asarray(self.startprob_, np.float64)
+        self.transmat_ = np.asarray(self.transmat_, np.float64)
+        if self.startprob_.shape != (K,):
+            raise ValueError(f"startprob_ must have shape ({K},), got {self.startprob_.shape}.")
+        if self.transmat_.shape != (K, K):
+            raise ValueError(f"transmat_ must have shape ({K}, {K}), got {self.transmat_.shape}.")
+        for name in ("startprob_", "transmat_"):
+            values = getattr(self, name)
+            sums = values.sum(axis=-1)
+            if np.any(values < 0) or not np.allclose(sums, 1):
+                raise ValueError(f"{name} must be non-negative and sum to 1 along its last axis "
+                                 f"(got sums {np.round(sums, 6)}).")
+        self._check_emissions()
+
+    def _validate(self, X, lengths, fitting=False):
+        X = self._check_X(X)
+        if not fitting:
+            self._check_fitted()
+            self._check()
+        self._check_n_features(X.shape[1])
+        return X, _check_lengths(lengths, len(X))
+
+    # ------------------------------------------------------------------------- inference
+    def _log_startprob(self, dtype):
+        with np.errstate(divide="ignore"):
+            return tf.constant(np.log(self.startprob_), dtype)
+
+    def _forward_backward(self, data):
+        dtype = self._tf_dtype
+        return hmm_inference.forward_backward(
+            self._log_startprob(dtype), tf.constant(self.transmat_, dtype),
+            self._log_frameprob(data.X), *data.lanes, data.position)
+
+    def _sequence_log_likelihoods(self, data):
+        dtype = self._tf_dtype
+        evidence = hmm_inference.log_likelihood_map(
+            self._log_startprob(dtype), tf.constant(self.transmat_, dtype),
+            self._log_frameprob(data.X), *data.lanes)
+        return evidence.numpy().ravel()[data.packing.last_position]
+
+    def score_samples(self, X, lengths=None):
+        """``(log_likelihood, posteriors (n_samples, n_components))`` of all sequences in X."""
+        X, lengths = self._validate(X, lengths)
+        log_likelihood, posteriors, _, _ = self._forward_backward(_Data(X, lengths, self._tf_dtype))
+        return float(log_likelihood), posteriors.numpy()[:len(X)].astype(np.float64)
+
+    def score(self, X, lengths=None):
+        """Log-likelihood (nats) of all sequences in X (sum over sequences)."""
+        return float(self.score_sequences(X, lengths).sum())
+
+    def score_sequences(self, X, lengths=None):
+        """Log-likelihood of each sequence, shape ``(n_sequences,)``."""
+        X, lengths = self._validate(X, lengths)
+        return self._sequence_log_likelihoods(_Data(X, lengths, self._tf_dtype))
+
+    def predict_proba(self, X, lengths=None):
+        """State posteriors ``p(zₜ = k | sequence)``, shape ``(n_samples, n_components)``."""
+        return self.score_samples(X, lengths)[1]
+
+    def decode(self, X, lengths=None, algorithm=None):
+        """``(log_prob, states (n_samples,))``.
+
+        ``"viterbi"``: the most likely state path and its joint log-probability with X (sum
+        over sequences). ``"map"``: the most probable state of each frame under the
+        posteriors, and ``Σₜ log maxₖ γₜ(k)`` (hmmlearn returns ``Σₜ maxₖ γₜ(k)`` here).
+        """
+        algorithm = algorithm or self.algorithm
+        if algorithm not in DECODER_ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {DECODER_ALGORITHMS}, got {algorithm!r}.")
+        if algorithm == "map":
+            _, posteriors = self.score_samples(X, lengths)
+            with np.errstate(divide="ignore"):
+                return float(np.log(posteriors.max(axis=1)).sum()), posteriors.argmax(axis=1)
+        X, lengths = self._validate(X, lengths)
+        data = _Data(X, lengths, self._tf_dtype)
+        dtype = self._tf_dtype
+        with np.errstate(divide="ignore"):
+            log_transmat = tf.constant(np.log(self.transmat_), dtype)
+        log_probs, states = hmm_inference.viterbi(
+            self._log_startprob(dtype), log_transmat, self._log_frameprob(data.X),
+            *data.lanes, data.position)
+        last = data.packing.last_position
+        return float(log_probs.numpy().ravel()[last].sum()), states.numpy()[:len(X)].astype(np.int64)
+
+    def predict(self, X, lengths=None):
+        """Most likely states, shape ``(n_samples,)`` (decoder: ``self.algorithm``)."""
+        return self.decode(X, lengths)[1]
+
+    # ------------------------------------------------------------------------------- fit
+    def _rng(self):
+        if isinstance(self.random_state, np.random.RandomState):
+            return self.random_state
+        return np.random.RandomState(self.random_state)
+
+    def _needs_init(self, letter, attribute):
+        return letter in self.init_params or not hasattr(self, attribute)
+
+    def _init(self, X, lengths):
+        """hmmlearn's initialization: Dirichlet(1/K) start and transition rows, then emissions."""
+        self.n_features = X.shape[1] if getattr(self, "n_features", None) is None else self.n_features
+        rng = self._rng()
+        K = self.n_components
+        if self._needs_init("s", "startprob_"):
+            self.startprob_ = rng.dirichlet(np.full(K, 1.0 / K))
+        if self._needs_init("t", "transmat_"):
+            self.transmat_ = rng.dirichlet(np.full(K, 1.0 / K), size=K)
+        self._init_emissions(X, lengths)
+
+    def fit(self, X, lengths=None):
+        """Estimate parameters by Baum-Welch EM over the sequences of X.
+
+        ``X``: (n_samples, n_features) rows of all sequences back to back; ``lengths``:
+        each sequence's length (``sum(lengths) == n_samples``), or None for one sequence.
+        Parameters named in ``init_params`` (or not yet set) are initialized first; those in
+        ``params`` are updated. Log-likelihood per iteration: ``monitor_.history``.
+        """
+        X, lengths = self._validate(X, lengths, fitting=True)
+        if self.n_components > len(X):
+            raise ValueError(f"n_components={self.n_components} is more than the {len(X)} "
+                             "samples in X; use fewer components or more data.")
+        self._init(X, lengths)
+        self._check()
+        data = _Data(X, lengths, self._tf_dtype)
+        self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        bar = tqdm(total=self.n_iter, desc=f"{type(self).__name__} EM", unit="iter",
+                   disable=None, leave=False)
+        with bar:
+            for _ in range(self.n_iter):
+                log_likelihood, posteriors, start_counts, transition_counts = (
+                    self._forward_backward(data))
+                emission_stats = self._emission_statistics(data.X, posteriors)
+                if "s" in self.params:
+                    self.startprob_ = _dirichlet_map(
+                        self.startprob_, self.startprob_prior, start_counts.numpy())
+                if "t" in self.params:
+                    self.transmat_ = _dirichlet_map(
+                        self.transmat_, self.transmat_prior, transition_counts.numpy())
+                self._emission_m_step(emission_stats)
+                self.monitor_.report(float(log_likelihood))
+                bar.update(1)
+                bar.set_postfix(log_likelihood=f"{float(log_likelihood):.6g}")
+                if self.monitor_.converged:
+                    break
+        return self
+
+    # -------------------------------------------------------------- criteria and sampling
+    def _parameter_counts(self):
+        K = self.n_components
+        return {"s": K - 1, "t": K * (K - 1), **self._emission_parameter_counts()}
+
+    def aic(self, X, lengths=None):
+        """Akaike information criterion ``−2 log L + 2 p`` (p: free scalar parameters)."""
+        return -2 * self.score(X, lengths) + 2 * sum(self._parameter_counts().values())
+
+    def bic(self, X, lengths=None):
+        """Bayesian information criterion ``−2 log L + p log n_samples``."""
+        n_parameters = sum(self._parameter_counts().values())
+        return -2 * self.score(X, lengths) + n_parameters * np.log(len(X))
+
+    def sample(self, n_samples=1, random_state=None, currstate=None):
+        """Draw one sequence: ``(X (n_samples, ...), states (n_samples,))``.
+
+        ``currstate`` fixes the first state (to continue a previous sample).
+        """
+        self._check_fitted()
+        self._check()
+        seed = self.random_state if random_state is None else random_state
+        if isinstance(seed, np.random.RandomState):
+            seed = seed.randint(2 ** 31)
+        rng = np.random.default_rng(seed)
+        states = np.empty(n_samples, np.int64)
+        state = rng.choice(self.n_components, p=self.startprob_) if currstate is None else currstate
+        uniforms = rng.random(n_samples)
+        cumulative = np.cumsum(self.transmat_, axis=1)
+        for t in range(n_samples):
+            if t:
+                state = min(int(np.searchsorted(cumulative[state], uniforms[t], side="right")),
+                            self.n_components - 1)
+            states[t] = state
+        return self._sample_emissions(states, rng), states
+
+    def distribution(self, num_steps):
+        """``tfp.distributions.HiddenMarkovModel`` over sequences of ``num_steps`` frames."""
+        self._check_fitted()
+        self._check()
+        dtype = self._tf_dtype
+        return tfd.HiddenMarkovModel(
+            initial_distribution=tfd.Categorical(probs=tf.constant(self.startprob_, dtype)),
+            transition_distribution=tfd.Categorical(probs=tf.constant(self.transmat_, dtype)),
+            observation_distribution=self._observation_distribution(),
+            num_steps=num_steps)
+
+    def get_stationary_distribution(self):
+        """Stationary state distribution: left eigenvector of ``transmat_`` for eigenvalue 1."""
+        self._check_fitted()
+        values, vectors = np.linalg.eig(self.transmat_.T)
+        vector = np.real_if_close(vectors[:, np.argmax(values.real)])
+        return vector / vector.sum()
+
+
+# ----------------------------------------------------------------------------- Gaussian
+def _check_float_X(X):
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows.")
+    if not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
+    X = X.astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        raise _nonfinite_rows_error(X)
+    return X
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _gaussian_log_prob(X, means, covariances, covariance_type):
+    return gaussian.log_prob(X, means, covariances, covariance_type)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _gaussian_statistics(X, posteriors, shift, covariance_type):
+    return gaussian.sufficient_statistics(X, posteriors, covariance_type, shift)
+
+
+def _kmeans_centers(X, n_clusters, random_state):
+    """k-means centres as hmmlearn initializes means (scikit-learn KMeans, n_init=10)."""
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=n_clusters, random_state=random_state, n_init=10).fit(X).cluster_centers_
+
+
+def _check_covariances(covariances, covariance_type, shape, name="covars_"):
+    covariances = np.asarray(covariances, np.float64)
+    if covariances.shape != shape:
+        raise ValueError(f"{name} for covariance_type={covariance_type!r} must have shape "
+                         f"{shape}, got {covariances.shape}.")
+    if covariance_type in ("spherical", "diag"):
+        if np.any(covariances <= 0):
+            raise ValueError(f"{name} ({covariance_type}) must be positive.")
+    else:
+        matrices = covariances.reshape((-1,) + covariances.shape[-2:])
+        if not np.allclose(matrices, np.swapaxes(matrices, -1, -2)) or np.any(
+                np.linalg.eigvalsh(matrices) <= 0):
+            raise ValueError(f"{name} ({covariance_type}) must be symmetric positive definite; "
+                             "raise the covariance prior or min_covar, or use fewer components.")
+    return covariances
+
+
+def _scatter(stats, means, covariance_type):
+    """``Σₙ rₙₖ (xₙ − μₖ)(xₙ − μₖ)ᵀ`` (diagonal for diag/spherical) from moments about a shift."""
+    nk, sum_x, sum_xx, shift = (np.asarray(s, np.float64) for s in stats)
+    d = means - shift
+    if covariance_type in ("diag", "spherical"):
+        return sum_xx - 2 * d * sum_x + nk[..., None] * d ** 2
+    outer_dx = d[..., :, None] * sum_x[..., None, :]
+    return (sum_xx - outer_dx - np.swapaxes(outer_dx, -1, -2)
+            + nk[..., None, None] * d[..., :, None] * d[..., None, :])
+
+
+class GaussianHMM(_BaseHMM):
+    """HMM with a Gaussian emission per state.
+
+    ``means_`` (K, D); ``covars_`` set in the compact shape of ``covariance_type``
+    (spherical (K,), diag (K, D), full (K, D, D), tied (D, D)) and read back as full
+    matrices (K, D, D), as hmmlearn. Priors (MAP M-step, hmmlearn's forms): means
+    ``N(means_prior, covars / means_weight)``; diag/spherical variances inverse-gamma via
+    ``covars_prior``, ``covars_weight``; full/tied inverse-Wishart. ``params`` /
+    ``init_params`` letters: s (start), t (transitions), m (means), c (covariances).
+    """
+
+    _emission_letters = "mc"
+
+    def __init__(self, n_components=1, covariance_type="diag", min_covar=1e-3,
+                 startprob_prior=1.0, transmat_prior=1.0, means_prior=0, means_weight=0,
+                 covars_prior=1e-2, covars_weight=1, algorithm="viterbi", random_state=None,
+                 n_iter=10, tol=1e-2, verbose=False, params="stmc", init_params="stmc",
+                 dtype="float64"):
+        super().__init__(n_components, startprob_prior, transmat_prior, algorithm, random_state,
+                         n_iter, tol, verbose, params, init_params, dtype)
+        gaussian.check_covariance_type(covariance_type)
+        self.covariance_type = covariance_type
+        self.min_covar = min_covar
+        self.means_prior = means_prior
+        self.means_weight = means_weight
+        self.covars_prior = covars_prior
+        self.covars_weight = covars_weight
+
+    @property
+    def covars_(self):
+        """Covariance matrices of all states, shape (K, D, D)."""
+        covars, K = self._covars_, self.n_components
+        if self.covariance_type == "full":
+            return covars
+        if self.covariance_type == "tied":
+            return np.broadcast_to(covars, (K,) + covars.shape).copy()
+        D = self.means_.shape[1]
+        variances = covars if self.covariance_type == "diag" else covars[:, None] * np.ones(D)
+        return variances[:, :, None] * np.eye(D)
+
+    @covars_.setter
+    def covars_(self, covars):
+        self._covars_ = np.array(covars, np.float64)
+
+    def _check_X(self, X):
+        return _check_float_X(X)
+
+    def _init_emissions(self, X, lengths):
+        if self._needs_init("m", "means_"):
+            self.means_ = _kmeans_centers(X, self.n_components, self.random_state)
+        if self._needs_init("c", "_covars_"):
+            cv = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(X.shape[1])
+            K = self.n_components
+            self._covars_ = {"full": np.tile(cv, (K, 1, 1)), "tied": cv,
+                             "diag": np.tile(np.diag(cv), (K, 1)),
+                             "spherical": np.full(K, np.diag(cv).mean())}[self.covariance_type]
+
+    def _check_emissions(self):
+        if not hasattr(self, "means_") or not hasattr(self, "_covars_"):
+            raise ValueError("means_ and covars_ must be set (or 'm'/'c' in init_params).")
+        self.means_ = np.asarray(self.means_, np.float64)
+        if self.means_.ndim != 2 or self.means_.shape[0] != self.n_components:
+            raise ValueError(f"means_ must have shape (n_components={self.n_components}, "
+                             f"n_features), got {self.means_.shape}.")
+        self.n_features = self.means_.shape[1]
+        shape = gaussian.covariance_shape(self.covariance_type, self.n_components, self.n_features)
+        self._covars_ = _check_covariances(self._covars_, self.covariance_type, shape)
+
+    def _log_frameprob(self, X):
+        return _gaussian_log_prob(X, tf.constant(self.means_, X.dtype),
+                                  tf.constant(self._covars_, X.dtype), self.covariance_type)
+
+    def _statistics_type(self):
+        return "diag" if self.covariance_type == "spherical" else self.covariance_type
+
+    def _emission_statistics(self, X, posteriors):
+        stats = _gaussian_statistics(X, posteriors, tf.constant(self.means_, X.dtype),
+                                     self._statistics_type())
+        return gaussian.SufficientStatistics(*(np.asarray(s, np.float64) for s in stats))
+
+    def _emission_m_step(self, stats):
+        """MAP means and covariances (hmmlearn's forms; see Huang, Acero & Hon, pp. 443-445).
+
+        ``μₖ = (w₀ m₀ + Σₙ γₙₖ xₙ) / (w₀ + Nₖ)``; diag: ``σ²ₖ = (c₀ + w₀ (μₖ − m₀)² +
+        Σₙ γₙₖ (xₙ − μₖ)²) / (max(c_w − 1, 0) + Nₖ)``; spherical averages that over features;
+        full: ``Σₖ = (Ψ + w₀ (μₖ − m₀)(μₖ − m₀)ᵀ + Sₖ) / (max(c_w − D, 0) + Nₖ)``; tied sums
+        numerator and denominator over states.
+        """
+        nk = stats.nk
+        K, D = self.means_.shape
+        means_weight = np.reshape(np.broadcast_to(self.means_weight, (K,)), (K, 1))
+        if "m" in self.params:
+            means = (means_weight * self.means_prior + stats.sum_x + nk[:, None] * stats.shift) / (
+                means_weight + nk[:, None])
+            self.means_ = np.where(means_weight + nk[:, None] > 0, means, self.means_)
+        if "c" not in self.params:
+            return
+        scatter = _scatter(stats, self.means_, self._statistics_type())
+        offset = self.means_ - self.means_prior
+        covars_weight = np.broadcast_to(self.covars_weight, (K,))
+        if self.covariance_type in ("diag", "spherical"):
+            numerator = self.covars_prior + means_weight * offset ** 2 + scatter
+            denominator = np.maximum(np.maximum(covars_weight - 1, 0)[:, None] + nk[:, None], 1e-5)
+            variances = numerator / denominator
+            self._covars_ = variances if self.covariance_type == "diag" else variances.mean(axis=1)
+            return
+        numerator = (means_weight[:, :, None] * offset[:, :, None] * offset[:, None, :] + scatter)
+        weight = np.maximum(covars_weight - D, 0)
+        if self.covariance_type == "tied":
+            self._covars_ = (self.covars_prior + numerator.sum(0)) / (weight.mean() + nk.sum())
+        else:
+            self._covars_ = (self.covars_prior + numerator) / (weight + nk)[:, None, None]
+
+    def _emission_parameter_counts(self):
+        K, D = self.n_components, self.n_features
+        return {"m": K * D,
+                "c": gaussian.n_covariance_parameters(self.covariance_type, K, D)}
+
+    def _sample_emissions(self, states, rng):
+        chol = np.linalg.cholesky(self.covars_)
+        noise = rng.standard_normal((len(states), self.n_features))
+        return self.means_[states] + np.einsum("nij,nj->ni", chol[states], noise)
+
+    def _observation_distribution(self):
+        dtype = self._tf_dtype
+        return tfd.MultivariateNormalTriL(loc=tf.constant(self.means_, dtype),
+                                          scale_tril=tf.constant(np.linalg.cholesky(self.covars_), dtype))
+
+
+# -------------------------------------------------------------------------- Categorical
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _categorical_log_prob(X, log_emissionprob):
+    return tf.gather(tf.transpose(log_emissionprob), X[:, 0])
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _categorical_counts(X, posteriors, n_symbols):
+    return tf.transpose(tf.math.unsorted_segment_sum(posteriors, X[:, 0], n_symbols))
+
+
+class CategoricalHMM(_BaseHMM):
+    """HMM with categorical (discrete symbol) emissions; X is (n_samples, 1) of ints 0..n_features−1.
+
+    ``emissionprob_`` (K, n_features), Dirichlet prior ``emissionprob_prior`` (MAP M-step by
+    the same Lagrange-multiplier form as the transition rows). Letters: s, t, e.
+    """
+
+    _emission_letters = "e"
+
+    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *,
+                 emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
+                 random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
+                 init_params="ste", dtype="float64"):
+        super().__init__(n_components, startprob_prior, transmat_prior, algorithm, random_state,
+                         n_iter, tol, verbose, params, init_params, dtype)
+        self.emissionprob_prior = emissionprob_prior
+        self.n_features = n_features
+
+    def _check_X(self, X):
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2 or X.shape[1] != 1:
+            raise ValueError(f"CategoricalHMM takes X of shape (n_samples, 1), got {X.shape}.")
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows.")
+        if not np.issubdtype(X.dtype, np.integer):
+            raise ValueError(f"CategoricalHMM symbols must be integers, got dtype {X.dtype}; "
+                             "map labels to 0..n-1 (e.g. sklearn's LabelEncoder).")
+        if X.min() < 0:
+            raise ValueError(f"Symbols must be non-negative; rows {np.flatnonzero(X[:, 0] < 0)[:10].tolist()} are not.")
+        if self.n_features is not None and X.max() >= self.n_features:
+            raise ValueError(f"Largest symbol is {X.max()} but the model emits symbols up to "
+                             f"{self.n_features - 1} (n_features={self.n_features}).")
+        return X.astype(np.int64)
+
+    def _check_n_features(self, n_features):
+        """Categorical X always has one column; the symbol range is checked in ``_check_X``."""
+
+    def _init(self, X, lengths):
+        if self.n_features is None:
+            self.n_features = int(X.max()) + 1
+        super()._init(X, lengths)
+
+    def _init_emissions(self, X, lengths):
+        if self._needs_init("e", "emissionprob_"):
+            self.emissionprob_ = _normalize(self._rng().rand(self.n_components, self.n_features))
+
+    def _check_emissions(self):
+        if not hasattr(self, "emissionprob_"):
+            raise ValueError("emissionprob_ must be set (or 'e' in init_params).")
+        self.emissionprob_ = np.atleast_2d(np.asarray(self.emissionprob_, np.float64))
+        if self.n_features is None:
+            self.n_features = self.emissionprob_.shape[1]
+        if self.emissionprob_.shape != (self.n_components, self.n_features):
+            raise ValueError(f"emissionprob_ must have shape ({self.n_components}, "
+                             f"{self.n_features}), got {self.emissionprob_.shape}.")
+        if np.any(self.emissionprob_ < 0) or not np.allclose(self.emissionprob_.sum(1), 1):
+            raise ValueError("emissionprob_ rows must be non-negative and sum to 1.")
+
+    def _log_frameprob(self, X):
+        with np.errstate(divide="ignore"):
+            return _categorical_log_prob(X, tf.constant(np.log(self.emissionprob_), self._tf_dtype))
+
+    def _emission_statistics(self, X, posteriors):
+        return _categorical_counts(X, posteriors, self.n_features).numpy().astype(np.float64)
+
+    def _emission_m_step(self, counts):
+        if "e" in self.params:
+            self.emissionprob_ = _normalize(np.maximum(self.emissionprob_prior - 1 + counts, 0))
+
+    def _emission_parameter_counts(self):
+        return {"e": self.n_components * (self.n_features - 1)}
+
+    def _sample_emissions(self, states, rng):
+        cumulative = np.cumsum(self.emissionprob_[states], axis=1)
+        symbols = (cumulative < rng.random((len(states), 1))).sum(axis=1)
+        return np.minimum(symbols, self.n_features - 1)[:, None]
+
+    def _observation_distribution(self):
+        return tfd.Categorical(probs=tf.constant(self.emissionprob_, self._tf_dtype))
+
+
+# ------------------------------------------------------------------------------ GMM-HMM
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _mixture_log_prob(X, log_weights, means, covariances, covariance_type):
+    """(N, K) state log-densities and (N, K, M) within-state component log-posteriors."""
+    n_states, n_mix = tf.shape(log_weights)[0], tf.shape(log_weights)[1]
+    joint = gaussian.log_prob(X, means, covariances, covariance_type)
+    joint = tf.reshape(joint, [-1, n_states, n_mix]) + log_weights
+    state = tf.reduce_logsumexp(joint, axis=-1)
+    return state, joint - state[..., tf.newaxis]
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _mixture_statistics(X, posteriors, log_weights, means, covariances, covariance_type,
+                        statistics_type):
+    _, component = _mixture_log_prob.python_function(X, log_weights, means, covariances,
+                                                     covariance_type)
+    resp = posteriors[..., tf.newaxis] * tf.exp(component)  # (N, K, M)
+    resp = tf.reshape(resp, [tf.shape(X)[0], -1])
+    return gaussian.sufficient_statistics(X, resp, statistics_type, means)
+
+
+class GMMHMM(_BaseHMM):
+    """HMM whose states emit Gaussian mixtures of ``n_mix`` components.
+
+    ``weights_`` (K, M), ``means_`` (K, M, D), ``covars_`` spherical (K, M), diag (K, M, D),
+    full (K, M, D, D), tied (K, D, D) (one matrix per state shared by its components), as
+    hmmlearn. Letters: s, t, m, c, w. Priors as hmmlearn's GMMHMM (Dirichlet on weights,
+    Normal on means, inverse-gamma / inverse-Wishart on covariances); the default
+    covariance priors give maximum likelihood. Unlike hmmlearn 0.3, the covariance update
+    uses the scatter about the *updated* means, which is the exact M-step (hmmlearn uses
+    the previous means; trajectories agree whenever means or covariances are held fixed).
+    """
+
+    _emission_letters = "mcw"
+
+    def __init__(self, n_components=1, n_mix=1, min_covar=1e-3, startprob_prior=1.0,
+                 transmat_prior=1.0, weights_prior=1.0, means_prior=0.0, means_weight=0.0,
+                 covars_prior=None, covars_weight=None, algorithm="viterbi",
+                 covariance_type="diag", random_state=None, n_iter=10, tol=1e-2,
+                 verbose=False, params="stmcw", init_params="stmcw", dtype="float64"):
+        super().__init__(n_components, startprob_prior, transmat_prior, algorithm, random_state,
+                         n_iter, tol, verbose, params, init_params, dtype)
+        gaussian.check_covariance_type(covariance_type)
+        self.n_mix = n_mix
+        self.min_covar = min_covar
+        self.covariance_type = covariance_type
+        self.weights_prior = weights_prior
+        self.means_prior = means_prior
+        self.means_weight = means_weight
+        self.covars_prior = covars_prior
+        self.covars_weight = covars_weight
+
+    def _check_X(self, X):
+        return _check_float_X(X)
+
+    def _covariance_shape(self):
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        return {"spherical": (K, M), "diag": (K, M, D), "full": (K, M, D, D),
+                "tied": (K, D, D)}[self.covariance_type]
+
+    def _init_emissions(self, X, lengths):
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        rng = self._rng()
+        cv = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(D)
+        if self._needs_init("m", "means_"):
+            from sklearn.cluster import KMeans
+
+            labels = KMeans(n_clusters=K, random_state=self.random_state, n_init=10).fit_predict(X)
+            centre = X.mean(axis=0)
+            self.means_ = np.stack([
+                _kmeans_centers(X[labels == k], M, self.random_state) if np.sum(labels == k) >= M
+                else rng.multivariate_normal(centre, cv, size=M) for k in range(K)])
+        if self._needs_init("w", "weights_"):
+            self.weights_ = np.full((K, M), 1.0 / M)
+        if self._needs_init("c", "covars_"):
+            self.covars_ = {"spherical": np.full((K, M), cv.mean()),
+                            "diag": np.broadcast_to(np.diag(cv), (K, M, D)).copy(),
+                            "full": np.broadcast_to(cv, (K, M, D, D)).copy(),
+                            "tied": np.broadcast_to(cv, (K, D, D)).copy()}[self.covariance_type]
+
+    def _check_emissions(self):
+        for name in ("weights_", "means_", "covars_"):
+            if not hasattr(self, name):
+                raise ValueError(f"{name} must be set (or its letter in init_params).")
+        K, M = self.n_components, self.n_mix
+        self.means_ = np.asarray(self.means_, np.float64)
+        if self.means_.ndim != 3 or self.means_.shape[:2] != (K, M):
+            raise ValueError(f"means_ must have shape (n_components={K}, n_mix={M}, n_features), "
+                             f"got {self.means_.shape}.")
+        self.n_features = self.means_.shape[2]
+        self.weights_ = np.asarray(self.weights_, np.float64)
+        if self.weights_.shape != (K, M) or np.any(self.weights_ < 0) or not np.allclose(
+                self.weights_.sum(1), 1):
+            raise ValueError(f"weights_ must have shape ({K}, {M}) with non-negative rows "
+                             "summing to 1.")
+        self.covars_ = _check_covariances(self.covars_, self.covariance_type,
+                                          self._covariance_shape())
+
+    def _priors(self):
+        """Priors broadcast to parameter shapes; defaults give maximum likelihood."""
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        default_prior, default_weight = {
+            "full": (0.0, -(1.0 + D + 1.0)), "tied": (0.0, -(M + D + 1.0)),
+            "diag": (-1.5, 0.0), "spherical": (-(D + 2.0) / 2.0, 0.0)}[self.covariance_type]
+        prior = default_prior if self.covars_prior is None else self.covars_prior
+        weight = default_weight if self.covars_weight is None else self.covars_weight
+        prior_shape, weight_shape = {
+            "full": ((K, M, D, D), (K, M)), "tied": ((K, D, D), (K,)),
+            "diag": ((K, M, D), (K, M, D)), "spherical": ((K, M), (K, M))}[self.covariance_type]
+        return (np.broadcast_to(self.weights_prior, (K, M)),
+                np.broadcast_to(self.means_prior, (K, M, D)),
+                np.broadcast_to(self.means_weight, (K, M)),
+                np.broadcast_to(prior, prior_shape), np.broadcast_to(weight, weight_shape))
+
+    def _flat_components(self, dtype):
+        """Means (K·M, D) and covariances of all components as one Gaussian family."""
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        covars = self.covars_
+        if self.covariance_type == "tied":
+            covars = np.broadcast_to(covars[:, None], (K, M, D, D))
+        flat_type = "full" if self.covariance_type == "tied" else self.covariance_type
+        covars = np.reshape(covars, (K * M,) + np.shape(covars)[2:])
+        with np.errstate(divide="ignore"):
+            log_weights = tf.constant(np.log(self.weights_), dtype)
+        return (log_weights, tf.constant(self.means_.reshape(K * M, D), dtype),
+                tf.constant(covars, dtype), flat_type)
+
+    def _log_frameprob(self, X):
+        return _mixture_log_prob(X, *self._flat_components(X.dtype))[0]
+
+    def _emission_statistics(self, X, posteriors):
+        log_weights, means, covars, flat_type = self._flat_components(X.dtype)
+        statistics_type = "diag" if flat_type == "spherical" else flat_type
+        stats = _mixture_statistics(X, posteriors, log_weights, means, covars, flat_type,
+                                    statistics_type)
+        K, M = self.n_components, self.n_mix
+        return gaussian.SufficientStatistics(
+            *(np.asarray(s, np.float64).reshape((K, M) + tuple(s.shape[1:])) for s in stats))
+
+    def _emission_m_step(self, stats):
+        """MAP weights (Lagrange multipliers), means and covariances, hmmlearn's prior forms."""
+        weights_prior, means_prior, means_weight, covars_prior, covars_weight = self._priors()
+        nk = stats.nk  # (K, M)
+        D, M = self.n_features, self.n_mix
+        if "w" in self.params:
+            numerator = nk + weights_prior - 1
+            self.weights_ = numerator / numerator.sum(axis=1, keepdims=True)
+        if "m" in self.params:
+            denominator = nk + means_weight
+            numerator = means_weight[..., None] * means_prior + stats.sum_x + nk[..., None] * stats.shift
+            self.means_ = np.where(denominator[..., None] > 0,
+                                   numerator / np.where(denominator > 0, denominator, 1)[..., None],
+                                   self.means_)
+        if "c" not in self.params:
+            return
+        statistics_type = {"spherical": "diag", "tied": "full"}.get(self.covariance_type,
+                                                                     self.covariance_type)
+        scatter = _scatter(stats, self.means_, statistics_type)
+        offset = self.means_ - means_prior
+        if self.covariance_type == "full":
+            numerator = (covars_prior + means_weight[..., None, None] * offset[..., :, None]
+                         * offset[..., None, :] + scatter)
+            self.covars_ = numerator / (nk + 1 + covars_weight + D + 1)[..., None, None]
+        elif self.covariance_type == "tied":
+            numerator = covars_prior + np.einsum(
+                "km,kmi,kmj->kij", means_weight, offset, offset) + scatter.sum(axis=1)
+            self.covars_ = numerator / (nk.sum(1) + M + covars_weight + D + 1)[:, None, None]
+        elif self.covariance_type == "diag":
+            numerator = means_weight[..., None] * offset ** 2 + 2 * covars_weight + scatter
+            self.covars_ = numerator / (nk[..., None] + 1 + 2 * (covars_prior + 1))
+        else:
+            numerator = (means_weight * (offset ** 2).sum(-1) + 2 * covars_weight
+                         + scatter.sum(-1))
+            self.covars_ = numerator / (D * (nk + 1) + 2 * (covars_prior + 1))
+
+    def _emission_parameter_counts(self):
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        return {"m": K * M * D,
+                "c": {"spherical": K * M, "diag": K * M * D, "full": K * M * D * (D + 1) // 2,
+                      "tied": K * D * (D + 1) // 2}[self.covariance_type],
+                "w": K * (M - 1)}
+
+    def _full_covariances(self):
+        """(K, M, D, D) covariance matrices of every component."""
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        covars = self.covars_
+        if self.covariance_type == "tied":
+            return np.broadcast_to(covars[:, None], (K, M, D, D))
+        if self.covariance_type == "full":
+            return covars
+        variances = covars if self.covariance_type == "diag" else covars[..., None] * np.ones(D)
+        return variances[..., :, None] * np.eye(D)
+
+    def _sample_emissions(self, states, rng):
+        cumulative = np.cumsum(self.weights_[states], axis=1)
+        mix = np.minimum((cumulative < rng.random((len(states), 1))).sum(axis=1), self.n_mix - 1)
+        chol = np.linalg.cholesky(self._full_covariances())[states, mix]
+        noise = rng.standard_normal((len(states), self.n_features))
+        return self.means_[states, mix] + np.einsum("nij,nj->ni", chol, noise)
+
+    def _observation_distribution(self):
+        dtype = self._tf_dtype
+        return tfd.MixtureSameFamily(
+            mixture_distribution=tfd.Categorical(probs=tf.constant(self.weights_, dtype)),
+            components_distribution=tfd.MultivariateNormalTriL(
+                loc=tf.constant(self.means_, dtype),
+                scale_tril=tf.constant(np.linalg.cholesky(self._full_covariances()), dtype)))
