@@ -1,3 +1,4 @@
 """tfspeech.probabilistic: mixtures and Markov models fitted by EM, returned as tfp distributions."""
 
 from tfspeech.probabilistic import gaussian
+from tfspeech.probabilistic.hmm import CategoricalHMM, GaussianHMM, GMMHMM
