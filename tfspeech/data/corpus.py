@@ -35,7 +35,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from tfspeech.data import layout, sentences, voices
+from tfspeech.data import layout, sentences
+from tfspeech.data import voices as engines
 from tfspeech.data.voices import Voice
 
 FORMAT = "tfspeech-corpus/1"
@@ -111,9 +112,9 @@ def _parse_voices(specs) -> list[Voice]:
         specs = [specs]
     if not specs:
         raise ValueError("no voices given; e.g. voices=['festival:cmu_us_slt_arctic_hts']")
-    parsed = [voices.parse_voice(spec) for spec in specs]
+    parsed = [engines.parse_voice(spec) for spec in specs]
     for voice in parsed:
-        voices.check_voice(voice)
+        engines.check_voice(voice)
     tags = [voice.tag for voice in parsed]
     for voice in parsed:
         if tags.count(voice.tag) > 1:
@@ -124,24 +125,24 @@ def _parse_voices(specs) -> list[Voice]:
 def _load_text(sentences_file) -> tuple[dict, list[str]]:
     """The text source's manifest entry and its sentences (before ordering)."""
     if sentences_file is None:
-        texts = sentences.wordnet_sentences()
-        source = {"source": f"WordNet examples (Debian package {sentences.WORDNET_PACKAGE})", "rejected_lines": []}
+        texts, rejected = sentences.wordnet_sentences(), []
+        source = f"WordNet examples (Debian package {sentences.WORDNET_PACKAGE})"
     else:
         texts, rejected = sentences.read_sentences_file(sentences_file)
         if not texts:
             raise ValueError(f"sentences file {sentences_file} holds no usable line (one sentence per line)")
-        source = {
-            "source": f"file {Path(sentences_file).name}",
-            "rejected_lines": [{"line": r.line_number, "text": r.text, "reason": r.reason} for r in rejected],
-        }
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
-    return {"source": source["source"], "sha256": digest, "sentences": len(texts),
-            "rejected_lines": source["rejected_lines"]}, texts
+        source = f"file {Path(sentences_file).name}"
+    return {
+        "source": source,
+        "sha256": hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest(),
+        "sentences": len(texts),
+        "rejected_lines": [{"line": r.line_number, "text": r.text, "reason": r.reason} for r in rejected],
+    }, texts
 
 
 def _plan(parsed: list[Voice], n, seed: int, sentences_file, text: dict) -> dict:
     """Everything that determines the corpus: the manifest's head, also its cache key."""
-    packages = [package for voice in parsed for package in voices.voice_packages(voice)] + ["sox"]
+    packages = [package for voice in parsed for package in engines.voice_packages(voice)] + ["sox"]
     if sentences_file is None:
         packages.append(sentences.WORDNET_PACKAGE)
     file_name = Path(sentences_file).name if sentences_file is not None else None
@@ -152,12 +153,14 @@ def _plan(parsed: list[Voice], n, seed: int, sentences_file, text: dict) -> dict
         "command": " ".join(command),
         "arguments": {"voices": [v.spec for v in parsed], "n": n, "seed": seed, "sentences_file": file_name},
         "text": text,
-        "engines": voices.engine_versions(v.engine for v in parsed),
-        "packages": voices.package_versions(packages),
-        "sample_rate": voices.SAMPLE_RATE,
+        "engines": engines.engine_versions(v.engine for v in parsed),
+        "packages": engines.package_versions(packages),
+        "sample_rate": engines.SAMPLE_RATE,
         "order": "ascending sha256(f'{seed}\\n{text}'), the first n sentences",
-        "split": {"rule": "the first 8 bytes of sha256(f'split\\n{text}') as a fraction of 2**64, seed-independent",
-                  "bounds": dict(sentences.SPLIT_BOUNDS)},
+        "split": {
+            "rule": "the first 8 bytes of sha256(f'split\\n{text}') as a fraction of 2**64, seed-independent",
+            "bounds": dict(sentences.SPLIT_BOUNDS),
+        },
     }
 
 
@@ -165,7 +168,8 @@ def _default_corpus_dir(cache_dir, plan: dict) -> Path:
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     args = plan["arguments"]
     source = Path(args["sentences_file"]).stem if args["sentences_file"] else "wordnet"
-    voices_part = args["voices"][0].split(":")[1] + (f"+{len(args['voices']) - 1}" if len(args["voices"]) > 1 else "")
+    more_voices = f"+{len(args['voices']) - 1}" if len(args["voices"]) > 1 else ""
+    voices_part = args["voices"][0].split(":")[1] + more_voices
     digest = hashlib.sha256(json.dumps(plan, sort_keys=True).encode("utf-8")).hexdigest()[:8]
     name = f"{source}-{voices_part}-n{args['n'] or 'all'}-seed{args['seed']}-{digest}"
     return root / "corpora" / re.sub(r"[^A-Za-z0-9_.+=-]+", "_", name)
@@ -190,7 +194,9 @@ def _refuse_foreign_folder(corpus_dir: Path) -> None:
         raise ValueError(f"{corpus_dir} is a file, not a folder; choose a folder for the corpus")
     ours = (corpus_dir / layout.MANIFEST).is_file() or (corpus_dir / _BUILD).is_dir()
     if not ours and any(corpus_dir.iterdir()):
-        raise ValueError(f"{corpus_dir} is not empty and holds no tfspeech corpus; choose a new or empty folder")
+        raise ValueError(
+            f"{corpus_dir} is not empty and holds no tfspeech corpus; choose a new or empty folder"
+        )
 
 
 def _claim(corpus_dir: Path, plan: dict) -> None:
@@ -203,6 +209,8 @@ def _claim(corpus_dir: Path, plan: dict) -> None:
         manifest = json.loads((corpus_dir / layout.MANIFEST).read_text(encoding="utf-8"))
         earlier = {key: manifest.get(key) for key in plan}
     if earlier is not None and earlier != plan:
+        if not (build_dir / "plan.json").is_file():
+            shutil.rmtree(build_dir)  # leave a finished corpus as it was
         changed = sorted(key for key in plan if earlier.get(key) != plan[key])
         raise ValueError(
             f"{corpus_dir} holds a corpus built differently ({', '.join(changed)} differ); "
@@ -229,11 +237,17 @@ def _phonemize(chosen, parsed, progress: bool) -> tuple[dict[str, str], list[dic
 def _synthesize_missing(corpus_dir, chosen, parsed, phonemes, jobs, progress) -> list[dict]:
     """Synthesizes every wav not yet in ``wavs/``, in parallel; returns the skipped utterances."""
     wavs = corpus_dir / layout.WAVS
-    todo = {voice: [s for s in chosen if s.key in phonemes and not (wavs / f"{utterance_id(voice, s)}.wav").is_file()]
-            for voice in parsed}
-    total = sum(len(missing) for missing in todo.values())
-    size = max(1, min(_MAX_CHUNK, math.ceil(total / (4 * jobs)))) if total else 1
-    tasks = [(voice, missing[i:i + size]) for voice, missing in todo.items() for i in range(0, len(missing), size)]
+    todo = [
+        (voice, sentence) for voice in parsed for sentence in chosen
+        if sentence.key in phonemes and not (wavs / f"{utterance_id(voice, sentence)}.wav").is_file()
+    ]
+    # Chunks of one voice, small enough to keep every worker busy to the end.
+    size = max(1, min(_MAX_CHUNK, math.ceil(len(todo) / (4 * jobs))))
+    tasks = []
+    for voice in parsed:
+        missing = [sentence for v, sentence in todo if v == voice]
+        tasks += [(voice, missing[i:i + size]) for i in range(0, len(missing), size)]
+    total = len(todo)
     tmp_root = corpus_dir / _BUILD / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     skipped = []
@@ -254,7 +268,7 @@ def _synthesize_missing(corpus_dir, chosen, parsed, phonemes, jobs, progress) ->
 def _synthesize_chunk(voice: Voice, chunk, wavs: Path, tmp_root: Path) -> tuple[list[dict], int]:
     with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
         tmp_paths = [Path(tmp) / f"{utterance_id(voice, s)}.wav" for s in chunk]
-        errors = voices.synthesize(voice, [s.text for s in chunk], tmp_paths)
+        errors = engines.synthesize(voice, [s.text for s in chunk], tmp_paths)
         skipped = []
         for sentence, tmp_path, error in zip(chunk, tmp_paths, errors):
             if error is None:
@@ -269,10 +283,12 @@ def _write_outputs(corpus_dir, plan, chosen, parsed, phonemes, skipped) -> None:
     utterances, entries = [], []
     for sentence in chosen:
         for voice in parsed:
-            utt = layout.Utterance(utterance_id(voice, sentence), sentence.text,
-                                   phonemes.get(sentence.key, ""), voice.spec, sentence.split)
+            if sentence.key not in phonemes:
+                continue
+            utt = layout.Utterance(utterance_id(voice, sentence), sentence.text, phonemes[sentence.key],
+                                   voice.spec, sentence.split)
             wav = utt.wav_path(corpus_dir)
-            if sentence.key not in phonemes or not wav.is_file():
+            if not wav.is_file():
                 continue
             utterances.append(utt)
             entries.append({"id": utt.id, "speaker": utt.speaker, "split": utt.split,

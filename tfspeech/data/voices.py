@@ -153,7 +153,8 @@ def flite_voices() -> tuple[str, ...]:
 def espeak_languages() -> tuple[str, ...]:
     """espeak-ng's English language voices (``espeak-ng --voices``), mbrola ones left out."""
     rows = [line.split() for line in _run(["espeak-ng", "--voices"]).stdout.splitlines()[1:]]
-    return tuple(sorted({r[1] for r in rows if len(r) >= 5 and r[1].startswith("en") and not r[4].startswith("mb/")}))
+    english = {r[1] for r in rows if len(r) >= 5 and r[1].startswith("en") and not r[4].startswith("mb/")}
+    return tuple(sorted(english))
 
 
 @cache
@@ -175,10 +176,15 @@ def synthesize(voice: Voice, texts: list[str], out_paths: list[Path]) -> list[st
         raw_paths = [Path(tmp) / f"{i}.raw.wav" for i in range(len(texts))]
         render = {"festival": _festival, "flite": _flite, "espeak": _espeak}[voice.engine]
         errors = render(voice, texts, raw_paths)
-        return [
+        errors = [
             error if error is not None else _to_corpus_wav(voice, raw, out)
             for error, raw, out in zip(errors, raw_paths, out_paths)
         ]
+        # Reasons go into the manifest: no temporary (random) paths in them.
+        folders = sorted({tmp, *(str(Path(p).parent) for p in out_paths)}, key=len, reverse=True)
+        for folder in folders:
+            errors = [error.replace(folder, "<tmp>") if error else error for error in errors]
+        return errors
 
 
 def engine_versions(engines) -> dict[str, str]:
@@ -203,7 +209,8 @@ def package_versions(packages) -> dict[str, str]:
     versions = {}
     for package in sorted(set(packages)):
         result = _run(["dpkg-query", "-W", "-f", "${Version}", package], check=False)
-        versions[package] = result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "not installed"
+        version = result.stdout.strip() if result.returncode == 0 else ""
+        versions[package] = version or "not installed"
     return versions
 
 
@@ -337,7 +344,7 @@ def _scheme_string(text: str) -> str:
 
 
 def _tail(stderr: str, lines: int = 3) -> str:
-    kept = [line.strip() for line in stderr.strip().splitlines() if line.strip() and not set(line.strip()) <= set("-=")]
+    kept = [line.strip() for line in stderr.splitlines() if line.strip() and not set(line.strip()) <= set("-=")]
     return " / ".join(kept[-lines:]) or "no error message"
 
 
