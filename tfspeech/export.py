@@ -13,6 +13,11 @@ An export needs functions with fixed input signatures. They come from, in order:
    fixed-size buffers) and a step function (state in, state out);
 3. ``model.inputs`` for Functional and Sequential models: one ``serving_default``.
 
+A model may also define ``representative_data()``, returning samples in the format of
+``tflite``'s ``representative_data``; the exporters use it when the caller passes no
+data (int8 calibration from the command line, and realistic parity inputs such as
+valid token ids).
+
 A function may return a tensor, a tuple or a dict. Outputs are named by their dict keys,
 else ``output_0``, ``output_1``, ... (the SavedModel convention), identically in the
 SavedModel, the TFLite model and the parity report.
@@ -37,7 +42,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -188,7 +193,7 @@ class _Signature:
     name: str
     function: Callable
     concrete: tf.types.experimental.ConcreteFunction
-    input_specs: list[tf.TensorSpec] = field(default_factory=list)
+    input_specs: list[tf.TensorSpec]
 
     def pack(self, flat):
         return tf.nest.pack_sequence_as(self.concrete.structured_input_signature[0], list(flat))
@@ -264,7 +269,8 @@ def saved_model(
         export_dir: the model's folder; versions are integer sub-folders.
         version: defaults to one more than the highest existing version (1 at first).
         input_signature: see the module doc.
-        sample_data: inputs for the parity check, as ``tflite``'s ``representative_data``.
+        sample_data: inputs for the parity check, as ``tflite``'s ``representative_data``
+            (default: the model's ``representative_data()``, else seeded random inputs).
         tolerance: default ``DEFAULT_TOLERANCES[None]`` (float32).
 
     Returns:
@@ -273,6 +279,7 @@ def saved_model(
         ParityError: an output is beyond the tolerance (the SavedModel stays on disk).
     """
     signatures = _signatures(model, input_signature)
+    sample_data = _model_data(model) if sample_data is None else sample_data
     export_dir = Path(export_dir)
     version_dir = export_dir / str(version if version is not None else _next_version(export_dir))
     if version_dir.exists():
@@ -330,7 +337,8 @@ def tflite(
             integer: int8 weights and activations, calibrated on ``representative_data``).
             Default tolerances: None 1e-4 abs + 1e-4 rel; float16 1e-3 + 1e-2;
             dynamic 1e-2 + 5e-2; int8 2e-2 + 1e-1 (relative to the output's max |value|).
-        representative_data: samples like the model's real inputs; required for
+        representative_data: samples like the model's real inputs (default: the
+            model's ``representative_data()`` if it has one); required for
             ``"int8"`` (the first ``CALIBRATION_SAMPLES`` calibrate), used by the parity
             check in every mode (the first ``PARITY_SAMPLES``). An iterable of samples,
             each an array (one input), a tuple of arrays (inputs in signature order) or
@@ -352,10 +360,12 @@ def tflite(
     """
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize={quantize!r}; choose one of {QUANTIZE_MODES}")
+    representative_data = _model_data(model) if representative_data is None else representative_data
     if quantize == "int8" and representative_data is None:
         raise ValueError(
             "quantize='int8' needs representative_data: samples like the model's real "
-            "inputs to calibrate activation ranges (see the tflite docstring for the format)"
+            "inputs to calibrate activation ranges (see the tflite docstring for the format), "
+            f"or a representative_data() method on {type(model).__name__}"
         )
     if integer_io and quantize != "int8":
         raise ValueError("integer_io=True needs quantize='int8'")
@@ -408,7 +418,8 @@ def _convert(signatures, quantize, data, allow_flex, integer_io) -> tuple[bytes,
 
 
 def _converter(saved_dir, signatures, quantize, data, flex, integer_io) -> tf.lite.TFLiteConverter:
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[s.name for s in signatures])
+    keys = [s.name for s in signatures]
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=keys)
     builtins = tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantize == "int8" else tf.lite.OpsSet.TFLITE_BUILTINS
     converter.target_spec.supported_ops = [builtins] + ([tf.lite.OpsSet.SELECT_TF_OPS] if flex else [])
     if quantize is not None:
@@ -456,7 +467,7 @@ def _signatures(model, input_signature) -> list[_Signature]:
         concrete = function.get_concrete_function()
         args, kwargs = concrete.structured_input_signature
         if kwargs:
-            raise ExportError(f"signature '{name}' has keyword-only inputs {sorted(kwargs)}; make them positional")
+            raise ExportError(f"signature '{name}' has keyword inputs {sorted(kwargs)}; make them positional")
         flat = tf.nest.flatten(args)
         names = _unique_names([spec.name or f"input_{i}" for i, spec in enumerate(flat)])
         specs = [tf.TensorSpec(s.shape, s.dtype, name=n) for s, n in zip(flat, names)]
@@ -482,6 +493,10 @@ def _next_version(export_dir: Path) -> int:
     return max(versions, default=0) + 1
 
 
+def _model_data(model):
+    return model.representative_data() if hasattr(model, "representative_data") else None
+
+
 def _data_for(signature: _Signature, signatures: list[_Signature], data):
     """The part of ``data`` meant for ``signature`` (None: random inputs)."""
     if data is None:
@@ -496,7 +511,10 @@ def _data_for(signature: _Signature, signatures: list[_Signature], data):
     return data
 
 
-def _named_samples(signature: _Signature, samples: Iterable | None, limit: int) -> list[dict[str, np.ndarray]] | None:
+Named = dict[str, np.ndarray]
+
+
+def _named_samples(signature: _Signature, samples: Iterable | None, limit: int) -> list[Named] | None:
     """Up to ``limit`` samples as checked ``{input name: array}`` dicts; None if no data."""
     if samples is None:
         return None
@@ -506,7 +524,7 @@ def _named_samples(signature: _Signature, samples: Iterable | None, limit: int) 
     return named
 
 
-def _parity_inputs(signature: _Signature, named: list[dict[str, np.ndarray]] | None) -> list[dict[str, np.ndarray]]:
+def _parity_inputs(signature: _Signature, named: list[Named] | None) -> list[Named]:
     """The first ``PARITY_SAMPLES`` named samples, or two seeded random ones."""
     if named is not None:
         return named[:PARITY_SAMPLES]
@@ -514,29 +532,34 @@ def _parity_inputs(signature: _Signature, named: list[dict[str, np.ndarray]] | N
     return [{s.name: _random_array(s, rng) for s in signature.input_specs} for _ in range(2)]
 
 
-def _as_named(signature: _Signature, sample) -> dict[str, np.ndarray]:
+def _as_named(signature: _Signature, sample) -> Named:
     specs = signature.input_specs
+    takes = f"signature '{signature.name}' takes inputs {[s.name for s in specs]}"
     if isinstance(sample, Mapping):
         if set(sample) != {s.name for s in specs}:
-            raise ValueError(f"signature '{signature.name}' takes inputs {[s.name for s in specs]}; a sample has {sorted(sample)}")
+            raise ValueError(f"{takes}; a sample has {sorted(sample)}")
         arrays = [sample[s.name] for s in specs]
     elif isinstance(sample, (tuple, list)):
         arrays = list(sample)
     else:
         arrays = [sample]
     if len(arrays) != len(specs):
-        raise ValueError(f"signature '{signature.name}' takes {len(specs)} input(s) {[s.name for s in specs]}; a sample has {len(arrays)}")
+        raise ValueError(f"{takes}; a sample has {len(arrays)} array(s)")
     named = {}
     for spec, array in zip(specs, arrays):
         array = np.asarray(array, dtype=spec.dtype.as_numpy_dtype)
         if not spec.shape.is_compatible_with(array.shape):
-            raise ValueError(f"input '{spec.name}' of signature '{signature.name}' has shape {spec.shape}; a sample has {array.shape}")
+            raise ValueError(
+                f"input '{spec.name}' of signature '{signature.name}' has shape {spec.shape}; "
+                f"a sample has {array.shape}"
+            )
         named[spec.name] = array
     return named
 
 
 def _random_array(spec: tf.TensorSpec, rng: np.random.Generator) -> np.ndarray:
-    shape = [d if d is not None else (RANDOM_BATCH if axis == 0 else RANDOM_LENGTH) for axis, d in enumerate(spec.shape)]
+    dynamic = [RANDOM_BATCH] + [RANDOM_LENGTH] * max(len(spec.shape) - 1, 0)
+    shape = [d if d is not None else default for d, default in zip(spec.shape, dynamic)]
     dtype = spec.dtype.as_numpy_dtype
     if spec.dtype.is_floating:
         return rng.standard_normal(shape).astype(dtype)
@@ -544,7 +567,9 @@ def _random_array(spec: tf.TensorSpec, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(0, RANDOM_INT_HIGH, shape).astype(dtype)
     if spec.dtype.is_bool:
         return rng.random(shape) < 0.5
-    raise ExportError(f"cannot draw random inputs for '{spec.name}' ({spec.dtype.name}); pass data for the parity check")
+    raise ExportError(
+        f"cannot draw random inputs for '{spec.name}' ({spec.dtype.name}); pass data for the parity check"
+    )
 
 
 def _compare(signature, reference_fn, exported_fn, samples, tolerance) -> list[OutputParity]:
@@ -553,15 +578,20 @@ def _compare(signature, reference_fn, exported_fn, samples, tolerance) -> list[O
     errors: dict[str, float] = {}
     scales: dict[str, float] = {}
     for inputs in samples:
-        expected = {k: v.numpy() for k, v in reference_fn(*[inputs[s.name] for s in signature.input_specs]).items()}
+        positional = [inputs[s.name] for s in signature.input_specs]
+        expected = {k: v.numpy() for k, v in reference_fn(*positional).items()}
         actual = exported_fn(inputs)
         if set(actual) != set(expected):
-            raise ExportError(f"signature '{name}': exported outputs {sorted(actual)} differ from Keras outputs {sorted(expected)}")
+            raise ExportError(
+                f"signature '{name}': exported outputs {sorted(actual)} differ from Keras outputs {sorted(expected)}"
+            )
         for key, value in expected.items():
             diff = np.abs(np.asarray(actual[key], dtype=np.float64) - value.astype(np.float64))
             errors[key] = max(errors.get(key, 0.0), float(diff.max(initial=0.0)))
             scales[key] = max(scales.get(key, 0.0), float(np.abs(value.astype(np.float64)).max(initial=0.0)))
-    return [OutputParity(name, key, errors[key], scales[key], tolerance.bound(scales[key])) for key in sorted(errors)]
+    return [
+        OutputParity(name, key, errors[key], scales[key], tolerance.bound(scales[key])) for key in sorted(errors)
+    ]
 
 
 def _finish(report: ExportReport) -> ExportReport:

@@ -144,12 +144,13 @@ def save_preset(
         overwrite: replace an existing preset of that name.
     """
     if not _NAME_PATTERN.fullmatch(name):
-        raise ValueError(f"preset name {name!r}: use letters, digits, '.', '_' and '-' (starting with a letter or digit)")
+        raise ValueError(f"preset name {name!r}: use letters, digits, '.', '_', '-', starting with a letter or digit")
     _check_record(data, training, metrics)
     class_name, module = _registered(model)
     if not model.built:
         raise PresetError(f"{type(model).__name__} is not built; call it on a batch before saving its preset")
-    _check_size(sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights), "the model's weights")
+    estimate = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    _check_size(estimate, "the model's weights")
 
     root = Path(root)
     folder = root / name
@@ -176,7 +177,8 @@ def save_preset(
         except TypeError as error:
             raise ValueError(f"preset {name!r} holds a value JSON cannot store: {error}") from error
         (staging / PRESET_FILE).write_text(text, encoding="utf-8")
-        (staging / CARD_FILE).write_text(card if card is not None else _generated_card(preset), encoding="utf-8")
+        card = _generated_card(preset) if card is None else card
+        (staging / CARD_FILE).write_text(card, encoding="utf-8")
         _check_zoo_size(root, folder, staging)
         if folder.exists():
             shutil.rmtree(folder)
@@ -214,7 +216,7 @@ def _read_preset(folder: Path) -> dict:
     try:
         preset = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise PresetError(f"{path} is not valid JSON ({error}); restore it from git or re-save the preset") from error
+        raise PresetError(f"{path} is not valid JSON ({error}); restore it from git or re-save it") from error
     missing = [key for key in _REQUIRED_KEYS if key not in preset]
     if missing:
         raise PresetError(f"{path} lacks {missing}; re-save the preset with tfspeech.zoo.save_preset")
@@ -334,7 +336,8 @@ def _generated_card(preset: Mapping) -> str:
         return "\n".join(f"- {key}: {value}" for key, value in mapping.items())
 
     metrics = "\n".join(
-        f"| {metric} | {entry['value']} | `{entry['command']}` |" for metric, entry in preset["metrics"].items()
+        f"| {metric} | {entry['value']} | `{entry['command']}` |"
+        for metric, entry in preset["metrics"].items()
     )
     return (
         f"# {preset['name']}\n\n"
