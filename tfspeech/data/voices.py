@@ -131,8 +131,8 @@ def voice_packages(voice: Voice) -> tuple[str, ...]:
     """The Debian packages that provide ``voice``'s engine and voice data."""
     if voice.engine != "festival":
         return ENGINE_PACKAGES[voice.engine]
-    owner = _run(["dpkg-query", "-S", str(festival_voice_dir(voice.name))], check=False)
-    owners = owner.stdout.split(":", 1)[0].split(", ") if owner.returncode == 0 else []
+    owner = _dpkg_query("-S", str(festival_voice_dir(voice.name)))
+    owners = owner.split(":", 1)[0].split(", ") if owner else []
     return ("festival", *sorted(p.strip() for p in owners if p.strip()))
 
 
@@ -206,12 +206,15 @@ def engine_versions(engines) -> dict[str, str]:
 
 def package_versions(packages) -> dict[str, str]:
     """``dpkg-query`` versions of Debian packages (``"not installed"`` where dpkg knows none)."""
-    versions = {}
-    for package in sorted(set(packages)):
-        result = _run(["dpkg-query", "-W", "-f", "${Version}", package], check=False)
-        version = result.stdout.strip() if result.returncode == 0 else ""
-        versions[package] = version or "not installed"
-    return versions
+    return {p: _dpkg_query("-W", "-f", "${Version}", p) or "not installed" for p in sorted(set(packages))}
+
+
+def _dpkg_query(*args: str) -> str:
+    """dpkg-query's answer, or ``""`` when it has none (or the system has no dpkg)."""
+    if shutil.which("dpkg-query") is None:
+        return ""
+    result = _run(["dpkg-query", *args], check=False)
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 def _check_festival(name: str) -> None:
