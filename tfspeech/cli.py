@@ -86,7 +86,8 @@ def _features(args) -> int:
     from tfspeech.audio.features import MelConfig
     from tfspeech.data.features import cache_log_mels
 
-    config = MelConfig(n_mels=args.n_mels, hop_length=args.hop_length, n_fft=args.n_fft)
+    config = MelConfig(n_mels=args.n_mels, n_fft=args.n_fft, hop_length=args.hop_length,
+                       win_length=args.win_length or args.n_fft)
     print(cache_log_mels(args.corpus, config, progress=not args.quiet))
     return 0
 
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     feats.add_argument("--corpus", required=True, help="corpus folder (printed by `tfspeech corpus build`)")
     feats.add_argument("--n-mels", type=int, default=80)
     feats.add_argument("--n-fft", type=int, default=1024)
+    feats.add_argument("--win-length", type=int, help="analysis window (default: n_fft)")
     feats.add_argument("--hop-length", type=int, default=256)
     feats.add_argument("--quiet", action="store_true", help="no progress bar")
     feats.set_defaults(run=_features)

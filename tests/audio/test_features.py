@@ -1,13 +1,9 @@
 """STFT / mel / log-mel in tf.signal against librosa, the LogMel layer, its TFLite export."""
 
-import shutil
-import subprocess
-
 import keras
 import librosa
 import numpy as np
 import pytest
-import soundfile
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
@@ -34,19 +30,6 @@ CONFIGS = {
     "non_power_of_two_fft": MelConfig(n_fft=800, win_length=600, hop_length=200, fmax=11025.0),
     "not_centred": MelConfig(center=False, n_mels=64, fmin=60.0),
 }
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory):
-    """About 4.5 s of espeak-ng speech at 22,050 Hz, float32 in [-1, 1]."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (make debian-packages)")
-    path = tmp_path_factory.mktemp("speech") / "sentence.wav"
-    text = "The quick brown fox jumps over the lazy dog, while wizards judge the match."
-    subprocess.run(["espeak-ng", "-w", str(path), text], check=True)
-    waveform, sample_rate = soundfile.read(path, dtype="float32")
-    assert sample_rate == 22050
-    return waveform
 
 
 def librosa_mel(waveform, config):

@@ -1,12 +1,8 @@
 """Fast Griffin-Lim convergence on speech, and log-mel → audio."""
 
-import shutil
-import subprocess
-
 import librosa
 import numpy as np
 import pytest
-import soundfile
 import tensorflow as tf
 
 from tfspeech.audio.features import (
@@ -27,19 +23,6 @@ LOG_MEL_GL_CONVERGENCE_MAX = 0.2
 # Relative mel fit ||mel_to_magnitude(mel) @ F - mel|| / ||mel||; measured 1.8e-3
 # (2.4e-2 for the clipped pseudo-inverse alone).
 MEL_FIT_MAX = 5e-3
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory):
-    """About 4.5 s of espeak-ng speech at 22,050 Hz, float32 in [-1, 1]."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (make debian-packages)")
-    path = tmp_path_factory.mktemp("speech") / "sentence.wav"
-    text = "The quick brown fox jumps over the lazy dog, while wizards judge the match."
-    subprocess.run(["espeak-ng", "-w", str(path), text], check=True)
-    waveform, sample_rate = soundfile.read(path, dtype="float32")
-    assert sample_rate == CONFIG.sample_rate
-    return waveform
 
 
 @pytest.fixture(scope="module")
