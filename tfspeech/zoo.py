@@ -37,7 +37,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -157,7 +156,9 @@ def save_preset(
     if (folder / PRESET_FILE).exists() and not overwrite:
         raise FileExistsError(f"{folder} already holds a preset; pass overwrite=True to replace it")
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}-"))  # hidden: never listed
+    staging = root / f".{name}.partial-{os.getpid()}"  # hidden: never listed
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
     try:
         model.save_weights(staging / WEIGHTS_FILE)
         _check_size((staging / WEIGHTS_FILE).stat().st_size, WEIGHTS_FILE)
