@@ -156,3 +156,14 @@ def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="same shape"):
         est.gamma_generalized_reparameterization_gradient(tf.ones([2], tf.float64), tf.ones([3], tf.float64),
                                                           _square, 10, 0)
+
+
+def test_optimal_coefficient_is_leave_one_out():
+    # With two samples the leave-one-out coefficient for sample s is f_t h_t² / h_t² = f_t, the
+    # other sample's value: exactly the leave-one-out baseline. A coefficient fitted on all
+    # samples (which would bias the estimate) gives something else.
+    normal = _f64(MU, SIGMA)
+    optimal = est.score_function_gradient(tfd.Normal, normal, _square, 2, 13, control_variate="optimal")
+    baseline = est.score_function_gradient(tfd.Normal, normal, _square, 2, 13, control_variate="baseline")
+    for optimal_gradient, baseline_gradient in zip(optimal.per_sample, baseline.per_sample):
+        np.testing.assert_allclose(optimal_gradient, baseline_gradient, rtol=1e-12)

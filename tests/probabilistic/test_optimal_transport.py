@@ -53,6 +53,9 @@ def test_sinkhorn_plan_has_the_requested_marginals():
     np.testing.assert_allclose(tf.reduce_sum(result.plan, 1), a, atol=1e-10)
     np.testing.assert_allclose(tf.reduce_sum(result.plan, 0), b, atol=1e-12)
     np.testing.assert_allclose(result.transport_cost, np.sum(result.plan.numpy() * cost), rtol=1e-12)
+    # Entropic strong duality (unit mass): the regularized value equals ⟨f, a⟩ + ⟨g, b⟩.
+    np.testing.assert_allclose(result.regularized_value, a @ result.f.numpy() + b @ result.g.numpy(), rtol=1e-9)
+    assert float(result.regularized_value) > float(result.transport_cost)  # ε KL(P‖abᵀ) > 0
 
 
 def test_sinkhorn_tends_to_the_lp_value_within_the_entropy_bound():
