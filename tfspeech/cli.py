@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="synthesize wavs + metadata.csv + manifest.json (deterministic, resumable)")
     build.add_argument("--voices", nargs="+", default=[DEFAULT_VOICE],
                        help="engine:voice[:pitch=P][:speed=S], e.g. festival:cmu_us_slt_arctic_hts "
-                            "flite:rms espeak:en-gb+m3:pitch=60 (default: %(default)s)")
+                            "flite:rms espeak:en-gb+m3:pitch=2:speed=1.1; pitch in semitones, speed a rate factor (default: %(default)s)")
     build.add_argument("--n", type=int, default=50, help="number of sentences, 0 for all (default: 50)")
     build.add_argument("--seed", type=int, default=0, help="sentence order seed (default: 0)")
     build.add_argument("--sentences", help="a UTF-8 file, one sentence per line, instead of WordNet's examples")
@@ -154,12 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_user_error(error: Exception) -> bool:
+    """Errors whose message tells the user what to fix (ours, and bad paths or values)."""
+    ours = type(error).__module__.startswith("tfspeech")
+    return ours or isinstance(error, (ValueError, LookupError, OSError, RuntimeError))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:
-        if os.environ.get("TFSPEECH_DEBUG"):
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is a user error
+        if os.environ.get("TFSPEECH_DEBUG") or not _is_user_error(error):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"tfspeech {args.command}: error: {message}\n"
