@@ -20,3 +20,17 @@ def test_missing_subcommand_is_a_usage_error():
     result = run_cli()
     assert result.returncode == 2
     assert "COMMAND" in result.stderr
+
+
+def test_unknown_voice_is_one_clear_line(tmp_path):
+    result = run_cli("corpus", "build", "--voices", "festival:no_such_voice", "--n", "1",
+                     "--out", str(tmp_path / "corpus"))
+    assert result.returncode == 2
+    assert "no_such_voice" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_preset_lists_the_zoo():
+    result = run_cli("zoo", "info", "no-such-preset")
+    assert result.returncode == 2
+    assert "no preset named 'no-such-preset'" in result.stderr
