@@ -155,14 +155,15 @@ def _sinkhorn_loop(a, b, cost, epsilon, tolerance, max_iterations):
     def update_g(f):  # g_j = −ε log Σ_i a_i exp((f_i − C_ij)/ε): columns of the plan sum to b.
         return -epsilon * tf.reduce_logsumexp(log_a[..., :, None] + (f[..., :, None] - cost) / epsilon, -2)
 
-    def body(f_next, f, g, error, iteration):
-        # The pair (f, g_new) has exact columns; its row sums are a·exp((f − f_new)/ε).
-        g_new = update_g(f_next)
-        f_new = update_f(g_new)
-        row_sums = tf.math.multiply_no_nan(tf.exp((f_next - f_new) / epsilon), a)
-        return f_new, f_next, g_new, tf.reduce_sum(tf.abs(row_sums - a), -1), iteration + 1
+    def body(f, f_used, g_used, error, iteration):
+        # g = G(f) makes the columns exact; the rows of (f, g) then sum to a·exp((f − F(g))/ε),
+        # and F(g) is the next f anyway, so measuring the error costs nothing extra.
+        g = update_g(f)
+        f_next = update_f(g)
+        row_sums = tf.math.multiply_no_nan(tf.exp((f - f_next) / epsilon), a)
+        return f_next, f, g, tf.reduce_sum(tf.abs(row_sums - a), -1), iteration + 1
 
-    def not_done(f_next, f, g, error, iteration):
+    def not_done(f, f_used, g_used, error, iteration):
         return (iteration < max_iterations) & (tf.reduce_max(error) > tolerance)
 
     f0 = tf.zeros_like(a)
@@ -208,7 +209,7 @@ def _check_tensor_problem(a, b, cost):
     if cost.shape.rank is not None and cost.shape.rank < 2:
         raise ValueError(f"cost needs two last axes [m, n]; got shape {cost.shape}.")
     m, n = cost.shape[-2], cost.shape[-1]
-    if not (a.shape[-1] in (None, m) and b.shape[-1] in (None, n)):
+    if (None not in (a.shape[-1], m) and a.shape[-1] != m) or (None not in (b.shape[-1], n) and b.shape[-1] != n):
         raise ValueError(f"cost has shape [..., {m}, {n}] but a has shape {a.shape} and b {b.shape}; "
                          "cost[..., i, j] is the price of moving mass from a[..., i] to b[..., j].")
     for name, x in (("a", a), ("b", b), ("cost", cost)):
