@@ -130,7 +130,8 @@ def main(argv=()):
 
     print(f"Gradient estimators: {args.seeds} seeds × {args.samples} samples per estimate, float64")
     print()
-    print("| objective | θ | estimator | exact | mean | SE | variance | × var of rep | bias/SE | unbiased (≤ 3 SE) |")
+    print("| objective | θ | estimator | exact | mean | SE | variance | × var of rep | bias/SE "
+          "| unbiased (≤ 3 SE) |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
     print("\n".join(rows))
     print()

@@ -109,8 +109,8 @@ def gamma_generalized_reparameterization_gradient(concentration, rate, objective
 
     ``concentration`` and ``rate`` have the same shape (the batch); gradients come back in the
     order ``(α, β)``. ``β`` is a scale, so ``π`` does not depend on it and its gradient is pure
-    ``g_rep``. Other arguments as :func:`score_function_gradient`; ``objective`` must be
-    differentiable.
+    ``g_rep`` (the control variate acts on ``α``'s correction term only). Other arguments as
+    :func:`score_function_gradient`; ``objective`` must be differentiable.
     """
     parameters, seed = _checked_arguments((concentration, rate), num_samples, seed, control_variate)
     concentration, rate = parameters
@@ -125,15 +125,15 @@ def gamma_generalized_reparameterization_gradient(concentration, rate, objective
         tape.watch([alpha, beta])
         log_standard = tf.sqrt(_trigamma(alpha)) * noise + tf.math.digamma(alpha)  # w = log(β x)
         values = _objective_values(objective, tf.exp(log_standard) / beta, num_samples)
-        log_density = _per_sample_sum(
-            alpha * log_standard - tf.exp(log_standard) - tf.math.lgamma(alpha) + 0.5 * tf.math.log(_trigamma(alpha)),
-            num_samples)
-    reparameterized = _required_gradients(tape.gradient(values, [alpha, beta]), "the samples through objective")
+        log_density = (alpha * log_standard - tf.exp(log_standard) - tf.math.lgamma(alpha)
+                       + 0.5 * tf.math.log(_trigamma(alpha)))  # log π(ε; α)
+        log_density = _per_sample_sum(log_density, num_samples)
+    pathwise = _required_gradients(tape.gradient(values, [alpha, beta]), "the samples through objective")
     score_alpha = tape.gradient(log_density, alpha)
     del tape
-    correction = _apply_control_variate(reparameterized[0] + _times(values, score_alpha), score_alpha, values,
-                                        control_variate)
-    return _estimate([correction, reparameterized[1]])
+    alpha_gradient = _apply_control_variate(pathwise[0] + _times(values, score_alpha), score_alpha, values,
+                                            control_variate)
+    return _estimate([alpha_gradient, pathwise[1]])
 
 
 def _trigamma(x):

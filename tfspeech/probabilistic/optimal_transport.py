@@ -39,7 +39,7 @@ class KantorovichPrimal(NamedTuple):
 
 
 class KantorovichDual(NamedTuple):
-    """Optimal potentials ``phi [m]``, ``psi [n]`` (``φ_i + ψ_j ≤ C_ij``) and ``value = ⟨φ, a⟩ + ⟨ψ, b⟩``.
+    """Optimal potentials ``phi [m]``, ``psi [n]`` (``φ_i + ψ_j ≤ C_ij``), ``value = ⟨φ, a⟩ + ⟨ψ, b⟩``.
 
     Potentials are unique only up to ``φ + t, ψ − t``; the LP solver picks one.
     """

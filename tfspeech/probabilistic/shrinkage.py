@@ -61,7 +61,10 @@ def posterior_from_summary(num_observations, sample_mean, prior_mean, prior_scal
 
 
 def posterior_one_observation(observation, prior_mean, prior_scale, noise_scale):
-    """Posterior after one observation ``x``: ``μ₁ = (σ² μ₀ + τ₀² x) / (σ² + τ₀²)``, ``τ₁² = σ² τ₀² / (σ² + τ₀²)``."""
+    """Posterior after one observation ``x`` (any batch shape).
+
+    ``μ₁ = (σ² μ₀ + τ₀² x) / (σ² + τ₀²)``, ``τ₁² = σ² τ₀² / (σ² + τ₀²)``, ``B₁ = σ² / (σ² + τ₀²)``.
+    """
     return posterior_from_summary(1, observation, prior_mean, prior_scale, noise_scale)
 
 
