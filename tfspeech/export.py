@@ -35,10 +35,8 @@ the exported file stays where it was written for inspection.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import re
-import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -57,7 +55,6 @@ RANDOM_INT_HIGH = 8
 PARITY_SAMPLES = 4
 CALIBRATION_SAMPLES = 100
 QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
-_RUNNER_FILE = Path(__file__).resolve().parent.parent / "export" / "litert_runner.py"
 
 
 @dataclass(frozen=True)
@@ -602,18 +599,11 @@ def _finish(report: ExportReport) -> ExportReport:
 
 @cache
 def _runner_class():
-    """``LiteRTRunner`` from the repository's ``export/litert_runner.py``.
+    """``LiteRTRunner`` from ``export/litert_runner.py`` (installed as ``tfspeech.runtime``).
 
     One file serves both sides: a device copies it, the parity check imports it, so
     the check runs the model exactly as a device would.
     """
-    if not _RUNNER_FILE.is_file():
-        raise ExportError(
-            f"{_RUNNER_FILE} is missing: the TFLite parity check runs models with the "
-            "repository's export/litert_runner.py; export from a checkout of tfspeech"
-        )
-    spec = importlib.util.spec_from_file_location("tfspeech_litert_runner", _RUNNER_FILE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.LiteRTRunner
+    from tfspeech.runtime.litert_runner import LiteRTRunner
+
+    return LiteRTRunner
