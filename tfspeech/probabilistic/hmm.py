@@ -115,6 +115,7 @@ class _Data:
         self.lanes = tuple(tf.constant(a) for a in (packing.frame_index, packing.start, packing.valid))
         self.position = tf.constant(packing.position)
         self.n_frames = packing.n_frames
+        self.lengths = lengths
 
 
 class _BaseHMM:
@@ -194,18 +195,20 @@ class _BaseHMM:
         with np.errstate(divide="ignore"):
             return tf.constant(np.log(self.startprob_), dtype)
 
-    def _forward_backward(self, data):
+    def _chain(self):
+        """(startprob, transmat) as tensors of the compute dtype."""
         dtype = self._tf_dtype
+        return tf.constant(self.startprob_, dtype), tf.constant(self.transmat_, dtype)
+
+    def _forward_backward(self, data):
         return hmm_inference.forward_backward(
-            self._log_startprob(dtype), tf.constant(self.transmat_, dtype),
-            self._log_frameprob(data.X), *data.lanes, data.position)
+            *self._chain(), self._log_frameprob(data.X), *data.lanes, data.position)
 
     def _sequence_log_likelihoods(self, data):
-        dtype = self._tf_dtype
-        evidence = hmm_inference.log_likelihood_map(
-            self._log_startprob(dtype), tf.constant(self.transmat_, dtype),
-            self._log_frameprob(data.X), *data.lanes)
-        return evidence.numpy().ravel()[data.packing.last_position]
+        increments = hmm_inference.frame_log_likelihoods(
+            *self._chain(), self._log_frameprob(data.X), *data.lanes, data.position)
+        offsets = np.concatenate([[0], np.cumsum(data.lengths)[:-1]])
+        return np.add.reduceat(increments.numpy()[:data.n_frames], offsets)
 
     def score_samples(self, X, lengths=None):
         """``(log_likelihood, posteriors (n_samples, n_components))`` of all sequences in X."""
@@ -248,8 +251,8 @@ class _BaseHMM:
         log_probs, states = hmm_inference.viterbi(
             self._log_startprob(dtype), log_transmat, self._log_frameprob(data.X),
             *data.lanes, data.position)
-        last = data.packing.last_position
-        return float(log_probs.numpy().ravel()[last].sum()), states.numpy()[:len(X)].astype(np.int64)
+        total = float(log_probs.numpy().ravel()[data.packing.last_position].sum())
+        return total, states.numpy()[:len(X)].astype(np.int64)
 
     def predict(self, X, lengths=None):
         """Most likely states, shape ``(n_samples,)`` (decoder: ``self.algorithm``)."""

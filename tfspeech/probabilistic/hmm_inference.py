@@ -1,20 +1,27 @@
-"""HMM inference in log space: forward, forward-backward and Viterbi, compiled with XLA.
+"""HMM inference: forward, forward-backward and Viterbi over many sequences, compiled with XLA.
 
-Many sequences run together in *lanes*: each lane is a row of a ``(S, L)`` time-major grid
-holding several whole sequences back to back. A ``start`` flag restarts the recursion from
-the initial distribution at each sequence's first frame and a ``valid`` flag marks the
+Many sequences run together in *lanes*: each lane is a column of an ``(S, L)`` time-major
+grid holding several whole sequences back to back. A ``start`` flag restarts the recursion
+from the initial distribution at each sequence's first frame and a ``valid`` flag marks the
 padding after a lane's last sequence, so sequences of any lengths share one compiled loop
 of ``S`` steps (``S`` ≈ total frames / lanes) instead of one loop per sequence, and padding
 is small. :func:`pack_lanes` builds the grid; shapes are rounded up to a coarse geometric
 grid (:func:`bucket_size`) so that data of similar size reuses one XLA executable.
 
-Recursions (``α``, ``β`` are log messages, ``A`` the transition matrix, ``bₜ`` the frame
-log-likelihoods): ``αₜ = log(exp(αₜ₋₁ − m) A) + m + bₜ`` with ``m = max αₜ₋₁``, and
-``βₜ = log(A exp(bₜ₊₁ + βₜ₊₁ − m')) + m'``. Shifting by the maximum before the matrix
-product keeps every step finite for any length (T = 10⁶ is tested) with ``K`` exponentials
-per step instead of the ``K²`` of a log-sum-exp over pairs; zero transitions stay exact.
-A sequential XLA ``while_loop`` measured faster on CPU than ``tfp.math.scan_associative``
-(which does ``K`` times more work per frame for its matrix products), see benchmarks/README.md.
+Two exact formulations, both finite for any length (T = 10⁶ is tested):
+
+- *scaled* (the fast path): frame likelihoods ``b̃ₜ = exp(bₜ − max bₜ)`` are exponentiated
+  once, outside the loop; the loop carries the normalized forward vector
+  ``α̂ₜ ∝ (α̂ₜ₋₁ A) ⊙ b̃ₜ`` and its normalizer ``zₜ`` (``log L = Σₜ log zₜ + max bₜ``,
+  summed in float64), and a max-normalized backward vector ``β̂ₜ ∝ A (b̃ₜ₊₁ ⊙ β̂ₜ₊₁)``. The loop
+  body is multiply-adds only, and the normalization keeps float32 accurate too.
+- *log space* (the fallback): ``αₜ(j) = logsumexpᵢ(αₜ₋₁(i) + log Aᵢⱼ) + bₜ(j)``, exact for
+  any magnitudes at ``K²`` exponentials per step. It runs when the scaled pass meets a frame
+  whose every likely state is unreachable (``zₜ = 0`` after underflow; possible with zero
+  transitions and likelihood ratios beyond the float range), which the scaled pass reports.
+
+Posteriors and expected transitions are normalized per frame
+(``ξₜ(i, j) ∝ α̂ₜ₋₁(i) Aᵢⱼ b̃ₜ(j) β̂ₜ(j)``), so they need no total likelihood and cannot overflow.
 """
 
 import heapq
@@ -105,56 +112,11 @@ def _safe_max(x):
     return tf.where(tf.math.is_finite(m), m, tf.zeros_like(m))
 
 
-def _log_matmul_exp(log_x, matrix, transpose=False):
-    """``log(exp(log_x) @ matrix)`` (or ``@ matrixᵀ``) with a max shift; ``log_x`` is (L, K)."""
-    shift = _safe_max(log_x)
-    product = tf.matmul(tf.exp(log_x - shift), matrix, transpose_b=transpose)
-    return tf.math.log(product) + shift
-
-
-def forward(log_startprob, transmat, log_frameprob, start, valid):
-    """Log forward messages ``α`` (S, L, K) over a lane grid.
-
-    ``log_startprob`` (K,), ``transmat`` (K, K) (probabilities, rows sum to one),
-    ``log_frameprob`` (S, L, K), ``start``/``valid`` (S, L). ``logsumexp(αₜ)`` is the
-    log-likelihood of the frames of its sequence up to ``t``. Differentiable.
-    """
-    steps = tf.shape(log_frameprob)[0]
-    first = log_startprob + log_frameprob[0]
-    messages = tf.TensorArray(log_frameprob.dtype, size=steps, element_shape=first.shape)
-
-    def step(t, alpha, messages):
-        predicted = tf.where(start[t][:, tf.newaxis], log_startprob, _log_matmul_exp(alpha, transmat))
-        alpha = tf.where(valid[t][:, tf.newaxis], predicted + log_frameprob[t], alpha)
-        return t + 1, alpha, messages.write(t, alpha)
-
-    _, _, messages = tf.while_loop(
-        lambda t, *_: t < steps, step, (tf.constant(1), first, messages.write(0, first)))
-    return messages.stack()
-
-
 def _is_last(start, valid):
     """(S, L) bool: frame is the last of its sequence (next is a start, padding or the end)."""
     next_start = tf.concat([start[1:], tf.ones_like(start[:1])], axis=0)
     next_valid = tf.concat([valid[1:], tf.zeros_like(valid[:1])], axis=0)
     return tf.logical_and(valid, tf.logical_or(next_start, tf.logical_not(next_valid)))
-
-
-def backward(transmat, log_frameprob, start, valid):
-    """Log backward messages ``β`` (S, L, K): ``βₜ = 0`` at each sequence's last frame."""
-    steps = tf.shape(log_frameprob)[0]
-    is_last = _is_last(start, valid)
-    zeros = tf.zeros_like(log_frameprob[0])
-    messages = tf.TensorArray(log_frameprob.dtype, size=steps, element_shape=zeros.shape)
-
-    def step(t, beta, messages):
-        beta = _log_matmul_exp(log_frameprob[t + 1] + beta, transmat, transpose=True)
-        beta = tf.where(is_last[t][:, tf.newaxis], zeros, beta)
-        return t - 1, beta, messages.write(t, beta)
-
-    _, _, messages = tf.while_loop(
-        lambda t, *_: t >= 0, step, (steps - 2, zeros, messages.write(steps - 1, zeros)))
-    return messages.stack()
 
 
 def _to_lanes(frames, frame_index):
@@ -168,48 +130,213 @@ def _from_lanes(grid, position):
     return tf.gather(tf.concat([flat, tf.zeros_like(flat[:1])], axis=0), position)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def log_likelihood_map(log_startprob, transmat, log_frameprob, frame_index, start, valid):
-    """(S, L) grid: log-likelihood of each sequence's frames up to that frame (0 on padding).
+def _vector_matrix(vectors, matrix):
+    """``vectors @ matrix`` for (L, K) @ (K, K) as a fused multiply-reduce (faster than a dot
+    call for small ``K`` inside an XLA loop on CPU)."""
+    return tf.reduce_sum(vectors[:, :, tf.newaxis] * matrix, axis=1)
 
-    ``log_frameprob`` is (N, K) per frame; the value at a sequence's last frame is the
-    sequence's log-likelihood.
+
+# ----------------------------------------------------------------------------- scaled
+def scaled_forward(startprob, transmat, frame_prob, start, valid):
+    """Normalized forward vectors ``α̂`` (S, L, K) and normalizers ``z`` (S, L) (1 on padding).
+
+    ``frame_prob`` (S, L, K) are frame likelihoods up to a per-frame factor; a sequence's
+    log-likelihood is ``Σₜ log zₜ`` plus the log factors. Differentiable.
     """
-    alpha = forward(log_startprob, transmat, _to_lanes(log_frameprob, frame_index), start, valid)
-    evidence = tf.reduce_logsumexp(alpha, axis=-1)
-    return tf.where(valid, evidence, tf.zeros_like(evidence))
+    steps = tf.shape(frame_prob)[0]
+    alpha0 = tf.zeros_like(frame_prob[0])
+    alphas = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=alpha0.shape)
+    norms = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=alpha0.shape[:1])
+
+    def step(t, alpha, alphas, norms):
+        predicted = tf.where(start[t][:, tf.newaxis], startprob, _vector_matrix(alpha, transmat))
+        joint = predicted * frame_prob[t]
+        norm = tf.where(valid[t], tf.reduce_sum(joint, axis=-1), tf.ones_like(joint[:, 0]))
+        alpha = tf.where(valid[t][:, tf.newaxis], joint / norm[:, tf.newaxis], alpha)
+        return t + 1, alpha, alphas.write(t, alpha), norms.write(t, norm)
+
+    _, _, alphas, norms = tf.while_loop(
+        lambda t, *_: t < steps, step, (tf.constant(0), alpha0, alphas, norms))
+    return alphas.stack(), norms.stack()
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def forward_backward(log_startprob, transmat, log_frameprob, frame_index, start, valid, position):
-    """E-step of Baum-Welch over a lane grid.
-
-    Returns ``(log_likelihood, posteriors, start_counts, transition_counts)``:
-    total log-likelihood of all sequences (scalar), state posteriors ``γ`` (N, K) per frame
-    (zero rows for padding), expected first states ``Σ γ₀`` (K,) and expected transitions
-    ``Σₜ ξₜ`` (K, K). Each ``ξₜ(i, j) ∝ αₜ₋₁(i) Aᵢⱼ exp(bₜ(j) + βₜ(j))`` is normalized to
-    sum to one per frame, which needs no total likelihood and cannot overflow.
-    """
-    log_b = _to_lanes(log_frameprob, frame_index)
-    alpha = forward(log_startprob, transmat, log_b, start, valid)
-    beta = backward(transmat, log_b, start, valid)
+def scaled_backward(transmat, frame_prob, start, valid):
+    """Backward vectors ``β̂`` (S, L, K), each scaled to max 1; ones at each sequence's last frame."""
+    steps = tf.shape(frame_prob)[0]
     is_last = _is_last(start, valid)
-    evidence = tf.reduce_logsumexp(alpha, axis=-1)
-    log_likelihood = tf.reduce_sum(tf.where(is_last, evidence, tf.zeros_like(evidence)))
-    gamma = tf.nn.softmax(alpha + beta, axis=-1)
+    ones = tf.ones_like(frame_prob[0])
+    betas = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=ones.shape)
+
+    def step(t, beta, betas):
+        beta = _vector_matrix(frame_prob[t + 1] * beta, tf.transpose(transmat))
+        beta = tf.where(is_last[t][:, tf.newaxis], ones, beta / tf.reduce_max(beta, -1, keepdims=True))
+        return t - 1, beta, betas.write(t, beta)
+
+    _, _, betas = tf.while_loop(
+        lambda t, *_: t >= 0, step, (steps - 2, ones, betas.write(steps - 1, ones)))
+    return betas.stack()
+
+
+def _frame_scale(log_b):
+    """``(b̃, shift)``: ``b̃ = exp(log_b − shift)`` with ``shift = max_k log_b`` (S, L, 1)."""
+    shift = _safe_max(log_b)
+    return tf.exp(log_b - shift), shift
+
+
+def _well_scaled(norms, valid):
+    """True when every valid frame's normalizer is ≥ tiny/eps, so the terms that underflowed
+    (each below tiny) change results by at most ~eps relative; else the log-space path runs."""
+    info = np.finfo(norms.dtype.as_numpy_dtype)
+    return tf.reduce_all(tf.logical_or(tf.logical_not(valid), norms >= info.tiny / info.eps))
+
+
+def _masked_sum64(values, mask):
+    return tf.reduce_sum(tf.where(mask, tf.cast(values, tf.float64), tf.zeros_like(values, tf.float64)))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _scaled_increments(startprob, transmat, log_frameprob, frame_index, start, valid, position):
+    log_b = _to_lanes(log_frameprob, frame_index)
+    frame_prob, shift = _frame_scale(log_b)
+    _, norms = scaled_forward(startprob, transmat, frame_prob, start, valid)
+    increments = tf.cast(tf.math.log(norms), tf.float64) + tf.cast(shift[..., 0], tf.float64)
+    return _from_lanes(increments, position), _well_scaled(norms, valid)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _scaled_forward_backward(startprob, transmat, log_frameprob, frame_index, start, valid, position):
+    log_b = _to_lanes(log_frameprob, frame_index)
+    frame_prob, shift = _frame_scale(log_b)
+    alpha, norms = scaled_forward(startprob, transmat, frame_prob, start, valid)
+    beta = scaled_backward(transmat, frame_prob, start, valid)
+    log_likelihood = _masked_sum64(tf.math.log(norms) + shift[..., 0], valid)
+    gamma = alpha * beta
+    gamma_norms = tf.reduce_sum(gamma, axis=-1)
+    gamma = gamma / gamma_norms[..., tf.newaxis]
+    following = frame_prob[1:] * beta[1:]
+    transitions = _expected_transitions(alpha[:-1], transmat, following, start, valid)
+    ok = tf.logical_and(_well_scaled(norms, valid), _well_scaled(gamma_norms, valid))
+    return (log_likelihood, *_posterior_outputs(gamma, start, valid, position), transitions, ok)
+
+
+def _posterior_outputs(gamma, start, valid, position):
+    """(posteriors (N, K), start counts (K,)) from the posterior grid."""
     gamma = tf.where(valid[..., tf.newaxis], gamma, tf.zeros_like(gamma))
     start_counts = tf.reduce_sum(tf.where(start[..., tf.newaxis], gamma, tf.zeros_like(gamma)),
                                  axis=[0, 1])
-    previous = alpha[:-1]
-    previous = tf.exp(previous - _safe_max(previous))
-    following = log_b[1:] + beta[1:]
-    following = tf.exp(following - _safe_max(following))
+    return _from_lanes(gamma, position), start_counts
+
+
+def _expected_transitions(previous, transmat, following, start, valid):
+    """``Σₜ ξₜ`` (K, K): ``ξₜ ∝ previousₜ₋₁(i) Aᵢⱼ followingₜ(j)``, normalized per frame."""
     totals = tf.reduce_sum(tf.matmul(previous, transmat) * following, axis=-1, keepdims=True)
     has_transition = tf.logical_and(valid[1:], tf.logical_not(start[1:]))[..., tf.newaxis]
-    tiny = np.finfo(log_b.dtype.as_numpy_dtype).tiny
+    tiny = np.finfo(previous.dtype.as_numpy_dtype).tiny
     previous = tf.where(has_transition, previous / tf.maximum(totals, tiny), tf.zeros_like(previous))
-    transition_counts = transmat * tf.einsum("sli,slj->ij", previous, following)
-    return log_likelihood, _from_lanes(gamma, position), start_counts, transition_counts
+    following = tf.where(has_transition, following, tf.zeros_like(following))
+    return transmat * tf.einsum("sli,slj->ij", previous, following)
+
+
+# -------------------------------------------------------------------------- log space
+def _log_vector_matrix(log_x, log_matrix):
+    """``logsumexpᵢ(log_x[:, i] + log_matrix[i, j])`` (L, K): exact for any magnitudes."""
+    return tf.reduce_logsumexp(log_x[:, :, tf.newaxis] + log_matrix, axis=1)
+
+
+def log_forward(log_startprob, log_transmat, log_frameprob, start, valid):
+    """Log forward messages ``α`` (S, L, K); ``logsumexp(αₜ)`` is the sequence's log-likelihood
+    up to frame ``t``."""
+    steps = tf.shape(log_frameprob)[0]
+    first = log_startprob + log_frameprob[0]
+    messages = tf.TensorArray(log_frameprob.dtype, size=steps, element_shape=first.shape)
+
+    def step(t, alpha, messages):
+        predicted = tf.where(start[t][:, tf.newaxis], log_startprob,
+                             _log_vector_matrix(alpha, log_transmat))
+        alpha = tf.where(valid[t][:, tf.newaxis], predicted + log_frameprob[t], alpha)
+        return t + 1, alpha, messages.write(t, alpha)
+
+    _, _, messages = tf.while_loop(
+        lambda t, *_: t < steps, step, (tf.constant(1), first, messages.write(0, first)))
+    return messages.stack()
+
+
+def log_backward(log_transmat, log_frameprob, start, valid):
+    """Log backward messages ``β`` (S, L, K): ``βₜ = 0`` at each sequence's last frame."""
+    steps = tf.shape(log_frameprob)[0]
+    is_last = _is_last(start, valid)
+    zeros = tf.zeros_like(log_frameprob[0])
+    messages = tf.TensorArray(log_frameprob.dtype, size=steps, element_shape=zeros.shape)
+
+    def step(t, beta, messages):
+        beta = _log_vector_matrix(log_frameprob[t + 1] + beta, tf.transpose(log_transmat))
+        beta = tf.where(is_last[t][:, tf.newaxis], zeros, beta)
+        return t - 1, beta, messages.write(t, beta)
+
+    _, _, messages = tf.while_loop(
+        lambda t, *_: t >= 0, step, (steps - 2, zeros, messages.write(steps - 1, zeros)))
+    return messages.stack()
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _log_increments(log_startprob, log_transmat, log_frameprob, frame_index, start, valid,
+                    position):
+    alpha = log_forward(log_startprob, log_transmat, _to_lanes(log_frameprob, frame_index),
+                        start, valid)
+    evidence = tf.cast(tf.reduce_logsumexp(alpha, axis=-1), tf.float64)
+    previous = tf.concat([tf.zeros_like(evidence[:1]), evidence[:-1]], axis=0)
+    increments = evidence - tf.where(start, tf.zeros_like(previous), previous)
+    return _from_lanes(tf.where(valid, increments, tf.zeros_like(increments)), position)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _log_forward_backward(log_startprob, log_transmat, log_frameprob, frame_index, start, valid,
+                          position):
+    log_b = _to_lanes(log_frameprob, frame_index)
+    alpha = log_forward(log_startprob, log_transmat, log_b, start, valid)
+    beta = log_backward(log_transmat, log_b, start, valid)
+    log_likelihood = _masked_sum64(tf.reduce_logsumexp(alpha, axis=-1), _is_last(start, valid))
+    gamma = tf.nn.softmax(alpha + beta, axis=-1)
+    # log ξₜ(i, j) = αₜ₋₁(i) + log Aᵢⱼ + bₜ(j) + βₜ(j), normalized over (i, j) per frame.
+    log_xi = (alpha[:-1, :, :, tf.newaxis] + log_transmat
+              + (log_b[1:] + beta[1:])[:, :, tf.newaxis, :])
+    log_xi -= tf.reduce_logsumexp(log_xi, axis=[2, 3], keepdims=True)
+    has_transition = tf.logical_and(valid[1:], tf.logical_not(start[1:]))
+    xi = tf.where(has_transition[..., tf.newaxis, tf.newaxis], tf.exp(log_xi), tf.zeros_like(log_xi))
+    return (log_likelihood, *_posterior_outputs(gamma, start, valid, position),
+            tf.reduce_sum(xi, axis=[0, 1]))
+
+
+# ----------------------------------------------------------------------- entry points
+def frame_log_likelihoods(startprob, transmat, log_frameprob, frame_index, start, valid, position):
+    """Per-frame log-likelihood increments (N,) float64: ``log p(xₜ | x₀..ₜ₋₁)`` within each
+    sequence, so a sequence's log-likelihood is the sum over its frames.
+
+    ``startprob`` (K,), ``transmat`` (K, K), ``log_frameprob`` (N, K) (rows of padded frames
+    are ignored), lane tensors from :func:`pack_lanes`.
+    """
+    increments, ok = _scaled_increments(startprob, transmat, log_frameprob, frame_index,
+                                        start, valid, position)
+    if bool(ok):
+        return increments
+    return _log_increments(tf.math.log(startprob), tf.math.log(transmat), log_frameprob,
+                           frame_index, start, valid, position)
+
+
+def forward_backward(startprob, transmat, log_frameprob, frame_index, start, valid, position):
+    """E-step of Baum-Welch over a lane grid (scaled; log space where that underflows).
+
+    Returns ``(log_likelihood, posteriors, start_counts, transition_counts)``: total
+    log-likelihood of all sequences (float64 scalar), state posteriors ``γ`` (N, K) (zero
+    rows for padding), expected first states ``Σ γ₀`` (K,) and expected transitions
+    ``Σₜ ξₜ`` (K, K).
+    """
+    *outputs, ok = _scaled_forward_backward(startprob, transmat, log_frameprob, frame_index,
+                                            start, valid, position)
+    if bool(ok):
+        return tuple(outputs)
+    return _log_forward_backward(tf.math.log(startprob), tf.math.log(transmat), log_frameprob,
+                                 frame_index, start, valid, position)
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
@@ -243,8 +370,7 @@ def viterbi(log_startprob, log_transmat, log_frameprob, frame_index, start, vali
          best.write(0, tf.argmax(first, axis=-1, output_type=tf.int32)),
          scores.write(0, tf.reduce_max(first, axis=-1))))
     pointers, best, scores = pointers.stack(), best.stack(), scores.stack()
-    n_lanes = tf.shape(log_b)[1]
-    lanes = tf.range(n_lanes)
+    lanes = tf.range(tf.shape(log_b)[1])
     states = tf.TensorArray(tf.int32, size=steps, element_shape=first.shape[:1])
     final = best[steps - 1]
 
