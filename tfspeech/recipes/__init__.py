@@ -1,0 +1,1 @@
+"""Recipes: the committed commands that train each zoo preset (`python -m tfspeech.recipes.<name>`)."""
