@@ -44,3 +44,16 @@ def test_wheel_ships_every_preset_and_the_runner(installed, tmp_path):
     assert found["names"] == in_repo
     assert Path(found["presets"]).is_relative_to(installed)
     assert Path(found["runner"]).is_relative_to(installed)
+
+
+def test_setup_cfg_lists_every_subpackage():
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "tfspeech").rglob("__init__.py")
+    }
+    assert on_disk <= listed, f"add to setup.cfg [options] packages: {sorted(on_disk - listed)}"
