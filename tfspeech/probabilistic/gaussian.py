@@ -265,3 +265,76 @@ def m_step(stats, covariance_type, reg_covar=1e-6):
         variances = stats.sum_xx / nk[:, tf.newaxis] - tf.square(offset) + reg_covar
         covariances = variances if covariance_type == "diag" else tf.reduce_mean(variances, axis=-1)
     return nk / tf.reduce_sum(nk), means, covariances
+
+
+# Exponential-family form: log N(x | μ, Σ) = φ(x)·θ₂ + x·θ₁ + b, with φ(x) the products xᵢxⱼ.
+# One feature matrix φ(X) serves every component, so the E-step is two dense products
+# (N, T) @ (T, K) and (N, D) @ (D, K), and the M-step's moments are Rᵀ φ(X) and Rᵀ X.
+# Expanding the square costs digits when |x| ≫ the component's spread: centre X first
+# (near the data mean) and accumulate in float64 when computing in float32.
+
+
+def second_moment_pairs(n_features, covariance_type):
+    """Index pairs ``(rows, cols)`` of the products ``xᵢxⱼ`` the type needs: the upper
+    triangle ``i ≤ j`` (``T = D(D+1)/2``) for full/tied, the diagonal (``T = D``) otherwise."""
+    check_covariance_type(covariance_type)
+    if covariance_type in ("full", "tied"):
+        return np.triu_indices(n_features)
+    return np.arange(n_features), np.arange(n_features)
+
+
+def moment_features(X, covariance_type):
+    """``φ(X)``: products ``xᵢxⱼ`` for :func:`second_moment_pairs`, shape ``(N, T)``."""
+    X = tf.convert_to_tensor(X)
+    if covariance_type in ("diag", "spherical"):
+        return tf.square(X)
+    # Row by row of the upper triangle (the order of ``np.triu_indices``): D slices and
+    # products, several times faster than gathering the T index pairs.
+    return tf.concat([X[..., i: i + 1] * X[..., i:] for i in range(X.shape[-1])], axis=-1)
+
+
+def natural_parameters(means, prec_chol, covariance_type):
+    """``(quadratic (T, K), linear (D, K), bias (K,))`` with
+    ``log N(x | μₖ, Σₖ) = φ(x) @ quadratic[:, k] + x @ linear[:, k] + bias[k]``.
+
+    ``quadratic`` holds ``−½ Λₖ[i, j]`` (doubled off the diagonal, since φ keeps ``i ≤ j``
+    once), ``linear`` is ``Λₖ μₖ``, ``bias`` is ``log det P − ½ μₖᵀ Λₖ μₖ − ½ D log 2π``.
+    """
+    check_covariance_type(covariance_type)
+    means = tf.convert_to_tensor(means)
+    prec_chol = tf.cast(prec_chol, means.dtype)
+    n_components, n_features = means.shape
+    if covariance_type in ("full", "tied"):
+        precisions = tf.broadcast_to(precisions_from_precision_cholesky(prec_chol, covariance_type),
+                                     [n_components, n_features, n_features])
+        rows, cols = second_moment_pairs(n_features, covariance_type)
+        multiplicity = np.where(rows == cols, 1.0, 2.0)
+        quadratic = tf.gather(tf.reshape(precisions, [n_components, -1]), rows * n_features + cols, axis=1)
+        quadratic = -0.5 * tf.transpose(quadratic) * multiplicity[:, np.newaxis]
+        linear = tf.einsum("kde,ke->kd", precisions, means)
+    else:
+        precisions = tf.square(prec_chol)
+        if covariance_type == "spherical":
+            precisions = tf.broadcast_to(precisions[:, tf.newaxis], [n_components, n_features])
+        quadratic = -0.5 * tf.transpose(precisions)
+        linear = precisions * means
+    log_det = tf.broadcast_to(log_det_precision_cholesky(prec_chol, covariance_type, n_features),
+                              [n_components])
+    bias = log_det - 0.5 * tf.reduce_sum(linear * means, axis=-1) - 0.5 * n_features * math.log(2.0 * math.pi)
+    return quadratic, tf.transpose(linear), bias
+
+
+def statistics_from_moments(nk, sum_x, sum_features, covariance_type):
+    """:class:`SufficientStatistics` about zero from ``Rᵀ1`` ``(K,)``, ``Rᵀ X`` ``(K, D)`` and
+    ``Rᵀ φ(X)`` ``(K, T)``: unpacks the triangle into symmetric ``(K, D, D)`` for full/tied."""
+    check_covariance_type(covariance_type)
+    sum_x = tf.convert_to_tensor(sum_x)
+    n_components, n_features = sum_x.shape
+    sum_xx = tf.convert_to_tensor(sum_features)
+    if covariance_type in ("full", "tied"):
+        rows, cols = second_moment_pairs(n_features, covariance_type)
+        upper = tf.scatter_nd(np.stack([rows, cols], axis=1), tf.transpose(sum_xx),
+                              [n_features, n_features, n_components])
+        upper = tf.transpose(upper, [2, 0, 1])
+        sum_xx = upper + tf.linalg.matrix_transpose(upper) - tf.linalg.diag(tf.linalg.diag_part(upper))
+    return SufficientStatistics(tf.cast(nk, sum_x.dtype), sum_x, sum_xx, tf.zeros_like(sum_x))
