@@ -138,3 +138,31 @@ def test_log_prob_compiles_with_xla():
 def test_unknown_covariance_type_is_rejected():
     with pytest.raises(ValueError, match="covariance_type must be one of"):
         gaussian.log_prob(np.zeros((2, 2)), np.zeros((1, 2)), np.ones(1), "banded")
+
+
+@pytest.mark.parametrize("covariance_type", gaussian.COVARIANCE_TYPES)
+def test_natural_parameter_form_gives_the_same_log_density(covariance_type):
+    rng = np.random.default_rng(7)
+    covariances, _ = _random_covariances(covariance_type, rng)
+    means = rng.normal(size=(K, D))
+    X = rng.normal(size=(N, D)) * 2
+    quadratic, linear, bias = gaussian.natural_parameters(
+        means, gaussian.precision_cholesky(covariances, covariance_type), covariance_type)
+    features = gaussian.moment_features(X, covariance_type)
+    rows, cols = gaussian.second_moment_pairs(D, covariance_type)
+    np.testing.assert_allclose(features.numpy(), X[:, rows] * X[:, cols], rtol=1e-12)
+    got = features @ quadratic + X @ linear + bias
+    np.testing.assert_allclose(got.numpy(), gaussian.log_prob(X, means, covariances, covariance_type).numpy(),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", gaussian.COVARIANCE_TYPES)
+def test_statistics_from_moments_match_weighted_statistics(covariance_type):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(N, D))
+    resp = rng.dirichlet(np.ones(K), size=N)
+    features = gaussian.moment_features(X, covariance_type).numpy()
+    from_moments = gaussian.statistics_from_moments(resp.sum(0), resp.T @ X, resp.T @ features, covariance_type)
+    direct = gaussian.sufficient_statistics(X, resp, covariance_type)
+    for got, want in zip(from_moments, direct):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-12)

@@ -28,6 +28,7 @@ from tfspeech.probabilistic import gaussian
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 BLOCK_ROWS = 65_536  # rows per compiled E-step call; bounds its temporaries (~50 MB at D=16, K=32)
 CHUNK_ROWS = 1_024  # rows summed in float32 before the partial sum is added in float64
+SCORE_BLOCK_ROWS = 8_192  # rows per scoring call; its (K, rows, D) residuals take ~17 MB at D=16, K=32
 FEATURE_CACHE_BYTES = 1 << 30  # φ(X) is kept across EM iterations when it takes less than this
 DATASET_INIT_ROWS = 65_536  # a tf.data fit initializes on the first batches up to this many rows
 
@@ -246,16 +247,19 @@ class GaussianMixture:
         return tfp.distributions.MixtureSameFamily(mixture, components)
 
     def _log_resp_and_norm(self, X):
+        """``(log rₙₖ (N, K), log p(xₙ) (N,))`` in float64 numpy, from the residual form
+        (more accurate in float32 than the expanded form the fit uses for speed)."""
         X = self._check_predict_input(X)
+        dtype = self._compute_dtype.as_numpy_dtype
         center = self.weights_ @ self.means_
-        params = self._centred_parameters(center)
-        natural = _natural_parameters(params.weights, params.means, params.prec_chol,
-                                      self.covariance_type, self._compute_dtype)
+        parameters = [tf.constant(np.log(self.weights_), dtype), tf.constant(self.means_ - center, dtype),
+                      tf.constant(self.precisions_cholesky_, dtype)]
         log_resp, log_norm = [], []
-        for features, n_valid in _ArrayBlocks(X, center, self.covariance_type, self._compute_dtype):
-            resp, norm = _block_log_responsibilities(features, natural)
-            log_resp.append(resp.numpy()[:n_valid])
-            log_norm.append(norm.numpy()[:n_valid])
+        for start in range(0, len(X), SCORE_BLOCK_ROWS):
+            x = tf.constant((X[start: start + SCORE_BLOCK_ROWS] - center).astype(dtype))
+            block_resp, block_norm = _log_responsibilities(x, *parameters, self.covariance_type)
+            log_resp.append(block_resp.numpy())
+            log_norm.append(block_norm.numpy())
         return np.concatenate(log_resp).astype(np.float64), np.concatenate(log_norm).astype(np.float64)
 
     # ---------------------------------------------------------------- Keras
@@ -479,10 +483,10 @@ _block_moments_xla = tf.function(_block_moments, jit_compile=True, autograph=Fal
 _block_moments_graph = tf.function(_block_moments, autograph=False)
 
 
-@tf.function(jit_compile=True, autograph=False)
-def _block_log_responsibilities(features, natural):
-    """``(log rₙₖ (N, K), log p(xₙ) (N,))`` for one block."""
-    log_joint = tf.matmul(features, natural)
+@tf.function(autograph=False, reduce_retracing=True)
+def _log_responsibilities(x, log_weights, means, prec_chol, covariance_type):
+    """``(log rₙₖ (N, K), log p(xₙ) (N,))`` for rows ``x`` ``(N, D)``."""
+    log_joint = gaussian.log_prob_from_precision_cholesky(x, means, prec_chol, covariance_type) + log_weights
     log_norm = tf.reduce_logsumexp(log_joint, axis=-1)
     return log_joint - log_norm[:, tf.newaxis], log_norm
 
