@@ -130,6 +130,12 @@ def _from_lanes(grid, position):
     return tf.gather(tf.concat([flat, tf.zeros_like(flat[:1])], axis=0), position)
 
 
+def _write(buffer, t, value):
+    """``buffer[t] = value`` as a new tensor (in place under XLA; converts to TFLite builtins,
+    unlike a dynamic-size ``TensorArray``)."""
+    return tf.tensor_scatter_nd_update(buffer, [[t]], value[tf.newaxis])
+
+
 def _vector_matrix(vectors, matrix):
     """``vectors @ matrix`` for (L, K) @ (K, K) as a fused multiply-reduce (faster than a dot
     call for small ``K`` inside an XLA loop on CPU)."""
@@ -144,40 +150,36 @@ def scaled_forward(startprob, transmat, frame_prob, start, valid):
     log-likelihood is ``Σₜ log zₜ`` plus the log factors. Differentiable.
     """
     steps = tf.shape(frame_prob)[0]
-    alpha0 = tf.zeros_like(frame_prob[0])
-    alphas = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=alpha0.shape)
-    norms = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=alpha0.shape[:1])
 
     def step(t, alpha, alphas, norms):
         predicted = tf.where(start[t][:, tf.newaxis], startprob, _vector_matrix(alpha, transmat))
         joint = predicted * frame_prob[t]
         norm = tf.where(valid[t], tf.reduce_sum(joint, axis=-1), tf.ones_like(joint[:, 0]))
         alpha = tf.where(valid[t][:, tf.newaxis], joint / norm[:, tf.newaxis], alpha)
-        return t + 1, alpha, alphas.write(t, alpha), norms.write(t, norm)
+        return t + 1, alpha, _write(alphas, t, alpha), _write(norms, t, norm)
 
     _, _, alphas, norms = tf.while_loop(
-        lambda t, *_: t < steps, step, (tf.constant(0), alpha0, alphas, norms))
-    return alphas.stack(), norms.stack()
-
+        lambda t, *_: t < steps, step,
+        (tf.constant(0), tf.zeros_like(frame_prob[0]), tf.zeros_like(frame_prob),
+         tf.ones_like(frame_prob[..., 0])))
+    return alphas, norms
 
 def scaled_backward(transmat, frame_prob, start, valid):
     """Backward vectors ``β̂`` (S, L, K), each scaled to max 1; ones at each sequence's last frame."""
     steps = tf.shape(frame_prob)[0]
     is_last = _is_last(start, valid)
     ones = tf.ones_like(frame_prob[0])
-    betas = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=ones.shape)
 
     def step(t, beta, betas):
         beta = _vector_matrix(frame_prob[t + 1] * beta, tf.transpose(transmat))
         beta = tf.where(is_last[t][:, tf.newaxis], ones, beta / tf.reduce_max(beta, -1, keepdims=True))
-        return t - 1, beta, betas.write(t, beta)
+        return t - 1, beta, _write(betas, t, beta)
 
     _, _, betas = tf.while_loop(
-        lambda t, *_: t >= 0, step, (steps - 2, ones, betas.write(steps - 1, ones)))
-    return betas.stack()
+        lambda t, *_: t >= 0, step, (steps - 2, ones, tf.ones_like(frame_prob)))
+    return betas
 
-
-def _frame_scale(log_b):
+def frame_scale(log_b):
     """``(b̃, shift)``: ``b̃ = exp(log_b − shift)`` with ``shift = max_k log_b`` (S, L, 1)."""
     shift = _safe_max(log_b)
     return tf.exp(log_b - shift), shift
@@ -197,7 +199,7 @@ def _masked_sum64(values, mask):
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _scaled_increments(startprob, transmat, log_frameprob, frame_index, start, valid, position):
     log_b = _to_lanes(log_frameprob, frame_index)
-    frame_prob, shift = _frame_scale(log_b)
+    frame_prob, shift = frame_scale(log_b)
     _, norms = scaled_forward(startprob, transmat, frame_prob, start, valid)
     increments = tf.cast(tf.math.log(norms), tf.float64) + tf.cast(shift[..., 0], tf.float64)
     return _from_lanes(increments, position), _well_scaled(norms, valid)
@@ -206,7 +208,7 @@ def _scaled_increments(startprob, transmat, log_frameprob, frame_index, start, v
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _scaled_forward_backward(startprob, transmat, log_frameprob, frame_index, start, valid, position):
     log_b = _to_lanes(log_frameprob, frame_index)
-    frame_prob, shift = _frame_scale(log_b)
+    frame_prob, shift = frame_scale(log_b)
     alpha, norms = scaled_forward(startprob, transmat, frame_prob, start, valid)
     beta = scaled_backward(transmat, frame_prob, start, valid)
     log_likelihood = _masked_sum64(tf.math.log(norms) + shift[..., 0], valid)
@@ -248,35 +250,32 @@ def log_forward(log_startprob, log_transmat, log_frameprob, start, valid):
     up to frame ``t``."""
     steps = tf.shape(log_frameprob)[0]
     first = log_startprob + log_frameprob[0]
-    messages = tf.TensorArray(log_frameprob.dtype, size=steps, element_shape=first.shape)
 
     def step(t, alpha, messages):
         predicted = tf.where(start[t][:, tf.newaxis], log_startprob,
                              _log_vector_matrix(alpha, log_transmat))
         alpha = tf.where(valid[t][:, tf.newaxis], predicted + log_frameprob[t], alpha)
-        return t + 1, alpha, messages.write(t, alpha)
+        return t + 1, alpha, _write(messages, t, alpha)
 
     _, _, messages = tf.while_loop(
-        lambda t, *_: t < steps, step, (tf.constant(1), first, messages.write(0, first)))
-    return messages.stack()
-
+        lambda t, *_: t < steps, step,
+        (tf.constant(1), first, _write(tf.zeros_like(log_frameprob), 0, first)))
+    return messages
 
 def log_backward(log_transmat, log_frameprob, start, valid):
     """Log backward messages ``β`` (S, L, K): ``βₜ = 0`` at each sequence's last frame."""
     steps = tf.shape(log_frameprob)[0]
     is_last = _is_last(start, valid)
     zeros = tf.zeros_like(log_frameprob[0])
-    messages = tf.TensorArray(log_frameprob.dtype, size=steps, element_shape=zeros.shape)
 
     def step(t, beta, messages):
         beta = _log_vector_matrix(log_frameprob[t + 1] + beta, tf.transpose(log_transmat))
         beta = tf.where(is_last[t][:, tf.newaxis], zeros, beta)
-        return t - 1, beta, messages.write(t, beta)
+        return t - 1, beta, _write(messages, t, beta)
 
     _, _, messages = tf.while_loop(
-        lambda t, *_: t >= 0, step, (steps - 2, zeros, messages.write(steps - 1, zeros)))
-    return messages.stack()
-
+        lambda t, *_: t >= 0, step, (steps - 2, zeros, tf.zeros_like(log_frameprob)))
+    return messages
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _log_increments(log_startprob, log_transmat, log_frameprob, frame_index, start, valid,
@@ -339,48 +338,48 @@ def forward_backward(startprob, transmat, log_frameprob, frame_index, start, val
                                  frame_index, start, valid, position)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def viterbi(log_startprob, log_transmat, log_frameprob, frame_index, start, valid, position):
-    """Most likely state path: ``(log_probs (S, L), states (N,))``.
+def viterbi_path(log_startprob, log_transmat, log_frameprob, start, valid):
+    """Most likely state path over a lane grid: ``(log_probs (S, L), states (S, L) int32)``.
 
     ``log_probs`` holds each sequence's best-path log-probability at its last frame (0
     elsewhere). Max-product recursion ``δₜ(j) = maxᵢ δₜ₋₁(i) + log Aᵢⱼ + bₜ(j)`` with
     back-pointers, then a backward trace that restarts at each sequence's last frame.
     """
-    log_b = _to_lanes(log_frameprob, frame_index)
-    steps = tf.shape(log_b)[0]
+    steps = tf.shape(log_frameprob)[0]
     is_last = _is_last(start, valid)
-    first = log_startprob + log_b[0]
-    pointers = tf.TensorArray(tf.int32, size=steps, element_shape=first.shape)
-    best = tf.TensorArray(tf.int32, size=steps, element_shape=first.shape[:1])
-    scores = tf.TensorArray(log_b.dtype, size=steps, element_shape=first.shape[:1])
+    first = log_startprob + log_frameprob[0]
 
     def step(t, delta, pointers, best, scores):
         candidates = delta[:, :, tf.newaxis] + log_transmat  # (L, from, to)
-        pointer = tf.argmax(candidates, axis=1, output_type=tf.int32)
         predicted = tf.where(start[t][:, tf.newaxis], log_startprob, tf.reduce_max(candidates, axis=1))
-        delta = tf.where(valid[t][:, tf.newaxis], predicted + log_b[t], delta)
-        return (t + 1, delta, pointers.write(t, pointer),
-                best.write(t, tf.argmax(delta, axis=-1, output_type=tf.int32)),
-                scores.write(t, tf.reduce_max(delta, axis=-1)))
+        delta = tf.where(valid[t][:, tf.newaxis], predicted + log_frameprob[t], delta)
+        return (t + 1, delta,
+                _write(pointers, t, tf.argmax(candidates, axis=1, output_type=tf.int32)),
+                _write(best, t, tf.argmax(delta, axis=-1, output_type=tf.int32)),
+                _write(scores, t, tf.reduce_max(delta, axis=-1)))
 
+    zeros = tf.zeros_like(log_frameprob[..., 0], tf.int32)
     _, _, pointers, best, scores = tf.while_loop(
         lambda t, *_: t < steps, step,
-        (tf.constant(1), first, pointers.write(0, tf.zeros_like(first, tf.int32)),
-         best.write(0, tf.argmax(first, axis=-1, output_type=tf.int32)),
-         scores.write(0, tf.reduce_max(first, axis=-1))))
-    pointers, best, scores = pointers.stack(), best.stack(), scores.stack()
-    lanes = tf.range(tf.shape(log_b)[1])
-    states = tf.TensorArray(tf.int32, size=steps, element_shape=first.shape[:1])
+        (tf.constant(1), first, tf.zeros_like(log_frameprob, tf.int32),
+         _write(zeros, 0, tf.argmax(first, axis=-1, output_type=tf.int32)),
+         _write(tf.zeros_like(log_frameprob[..., 0]), 0, tf.reduce_max(first, axis=-1))))
+    lanes = tf.range(tf.shape(log_frameprob)[1])
     final = best[steps - 1]
 
     def trace(t, state, states):
         following = tf.gather_nd(pointers[t + 1], tf.stack([lanes, state], axis=1))
         state = tf.where(is_last[t], best[t], following)
-        return t - 1, state, states.write(t, state)
+        return t - 1, state, _write(states, t, state)
 
     _, _, states = tf.while_loop(
-        lambda t, *_: t >= 0, trace, (steps - 2, final, states.write(steps - 1, final)))
-    states = states.stack()
-    log_probs = tf.where(is_last, scores, tf.zeros_like(scores))
+        lambda t, *_: t >= 0, trace, (steps - 2, final, _write(zeros, steps - 1, final)))
+    return tf.where(is_last, scores, tf.zeros_like(scores)), states
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def viterbi(log_startprob, log_transmat, log_frameprob, frame_index, start, valid, position):
+    """:func:`viterbi_path` for frames (N, K): ``(log_probs (S, L), states (N,))``."""
+    log_probs, states = viterbi_path(log_startprob, log_transmat,
+                                     _to_lanes(log_frameprob, frame_index), start, valid)
     return log_probs, _from_lanes(states[..., tf.newaxis], position)[:, 0]

@@ -1,0 +1,234 @@
+"""GaussianHMM EM against hmmlearn: wall time, final log-likelihood and peak memory.
+
+Diagonal covariances, K = 8 states, D = 4 features, data sampled from a fixed random HMM;
+(a) one sequence of 20,000 frames and (b) 100 sequences of 1,000. Every implementation
+starts from the same parameters (``init_params=""``) and runs exactly ``--n-iter`` EM
+iterations (``tol=-inf``). Each implementation runs in its own subprocess: one untimed
+warm-up fit ("cold": imports done, includes tracing and XLA compilation for tfspeech), then
+``--repeats`` timed fits; the table gives the median. Peak RSS is the child's
+``ru_maxrss`` from ``os.wait4`` (``RUSAGE_CHILDREN`` would report the largest child of all),
+beside the peak right after imports and data generation; the parent stays small (no
+hmmlearn or TensorFlow import) because Linux carries the forked image's peak across exec.
+Prints a Markdown table.
+
+    python benchmarks/bench_hmm.py [--repeats 5] [--n-iter 10] [--scan]
+
+``--scan`` adds the forward-pass comparison behind the design choice: the lane-packed
+sequential XLA loop against a parallel prefix product with ``tfp.math.scan_associative``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+N_STATES, N_FEATURES = 8, 4
+SCENARIOS = {"a": (1, 20_000), "b": (100, 1_000)}  # name: (sequences, frames per sequence)
+IMPLEMENTATIONS = ("hmmlearn-log", "hmmlearn-scaling", "tfspeech-float64", "tfspeech-float32")
+
+
+def true_model(seed=0):
+    """``(startprob, transmat, means, variances)`` of the HMM that generates the data."""
+    rng = np.random.default_rng(seed)
+    transmat = rng.dirichlet(np.full(N_STATES, 0.5), N_STATES) + 5 * np.eye(N_STATES)
+    return (np.full(N_STATES, 1 / N_STATES), transmat / transmat.sum(1, keepdims=True),
+            rng.normal(size=(N_STATES, N_FEATURES)) * 3, rng.uniform(0.5, 1.5, (N_STATES, N_FEATURES)))
+
+
+def sample(n_sequences, length, seed=1):
+    """``(X (n_sequences·length, D), lengths)`` drawn from :func:`true_model` with numpy only."""
+    startprob, transmat, means, variances = true_model()
+    rng = np.random.default_rng(seed)
+    cumulative = np.cumsum(transmat, axis=1)
+    states = np.empty((n_sequences, length), np.int64)
+    states[:, 0] = rng.choice(N_STATES, size=n_sequences, p=startprob)
+    uniforms = rng.random((n_sequences, length))
+    for t in range(1, length):
+        states[:, t] = np.minimum((cumulative[states[:, t - 1]] < uniforms[:, t, None]).sum(1),
+                                  N_STATES - 1)
+    states = states.ravel()
+    X = means[states] + rng.standard_normal((len(states), N_FEATURES)) * np.sqrt(variances[states])
+    return X, np.full(n_sequences, length)
+
+
+def initial_parameters():
+    """The shared starting point: uniform start, sticky uniform transitions, perturbed means."""
+    _, _, means, _ = true_model()
+    transmat = 0.5 * np.eye(N_STATES) + 0.5 / N_STATES
+    offsets = np.random.default_rng(2).normal(scale=0.5, size=means.shape)
+    return dict(startprob_=np.full(N_STATES, 1 / N_STATES), transmat_=transmat,
+                means_=means + offsets, covars_=np.full((N_STATES, N_FEATURES), 1.5))
+
+
+def _model(implementation, n_iter):
+    if implementation.startswith("hmmlearn"):
+        from hmmlearn.hmm import GaussianHMM
+
+        return GaussianHMM(N_STATES, "diag", n_iter=n_iter, tol=-np.inf, init_params="",
+                           implementation=implementation.split("-")[1])
+    from tfspeech.probabilistic import GaussianHMM
+
+    return GaussianHMM(N_STATES, "diag", n_iter=n_iter, tol=-np.inf, init_params="",
+                       dtype=implementation.split("-")[1])
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(implementation, scenario, repeats, n_iter):
+    """Time fits in this process; print one JSON line (seconds, final log-likelihood, RSS)."""
+    X, lengths = sample(*SCENARIOS[scenario])
+    model = _model(implementation, n_iter)
+    rss_after_import = _peak_rss_mb()
+    times = []
+    for _ in range(repeats + 1):
+        for name, value in initial_parameters().items():
+            setattr(model, name, value)
+        start = time.perf_counter()
+        model.fit(X, lengths)
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"cold": times[0], "times": times[1:], "iterations": len(model.monitor_.history),
+                      "log_likelihood": model.monitor_.history[-1],
+                      "rss_after_import": rss_after_import}))
+
+
+def run_in_subprocess(implementation, scenario, repeats, n_iter):
+    """Run :func:`run_child` in a fresh interpreter; its result plus the child's peak RSS (MB)."""
+    command = [sys.executable, "-m", "benchmarks.bench_hmm", "--child", implementation, scenario,
+               "--repeats", str(repeats), "--n-iter", str(n_iter)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{implementation} on scenario {scenario} failed (status {status}).")
+    result = json.loads(output.decode().strip().splitlines()[-1])
+    result["peak_rss"] = usage.ru_maxrss / 1024
+    return result
+
+
+def compare_scan(length=20_000, repeats=5):
+    """Forward log-likelihood of one sequence: sequential lane loop vs ``scan_associative``."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    from tfspeech.probabilistic import hmm_inference
+
+    startprob, transmat, _, _ = true_model()
+    log_b = np.random.default_rng(3).normal(size=(length, N_STATES)) * 3
+
+    def combine(first, second):
+        product = tf.matmul(first[0], second[0])
+        norm = tf.reduce_max(product, axis=[-2, -1], keepdims=True)
+        return product / norm, first[1] + second[1] + tf.math.log(norm[..., 0, 0])
+
+    @tf.function(jit_compile=True)
+    def scan_log_likelihood(startprob, transmat, log_b):
+        shift = tf.reduce_max(log_b, axis=-1, keepdims=True)
+        frame_prob = tf.exp(log_b - shift)
+        products, log_norms = tfp.math.scan_associative(
+            combine, (transmat * frame_prob[1:, tf.newaxis, :], tf.zeros(length - 1, log_b.dtype)))
+        final = tf.linalg.matvec(products[-1], startprob * frame_prob[0], transpose_a=True)
+        return tf.math.log(tf.reduce_sum(final)) + log_norms[-1] + tf.reduce_sum(shift)
+
+    packing = hmm_inference.pack_lanes([length])
+    padded = np.zeros((packing.n_frames_padded, N_STATES))
+    padded[:length] = log_b
+    lanes = (packing.frame_index, packing.start, packing.valid, packing.position)
+    rows = []
+    for dtype in (tf.float64, tf.float32):
+        chain = (tf.constant(startprob, dtype), tf.constant(transmat, dtype))
+        methods = {
+            "scan_associative": lambda: float(scan_log_likelihood(*chain, tf.constant(log_b, dtype))),
+            "sequential lanes": lambda: float(np.sum(hmm_inference.frame_log_likelihoods(
+                *chain, tf.constant(padded, dtype), *lanes))),
+        }
+        for name, method in methods.items():
+            start = time.perf_counter()
+            value = method()
+            cold = time.perf_counter() - start
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                method()
+                times.append(time.perf_counter() - start)
+            rows.append(f"| {name} | {dtype.name} | {cold:.2f} | {1000 * statistics.median(times):.2f} "
+                        f"| {value:.6f} |")
+    print(f"\nForward log-likelihood, one sequence of {length} frames, K = {N_STATES} (median of {repeats}):\n")
+    print("| method | dtype | cold s (compile) | median ms | log-likelihood |")
+    print("|---|---|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+def _tensorflow_version():
+    for distribution in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def _conditions():
+    load = os.getloadavg()
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    return f"{cpu}, {os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}"
+
+
+def main(argv=()):
+    """Run every scenario and implementation; print the table (``argv``: command-line options)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed fits per implementation")
+    parser.add_argument("--n-iter", type=int, default=10, help="EM iterations per fit")
+    parser.add_argument("--scenarios", default="ab", help="which of a (1x20000), b (100x1000)")
+    parser.add_argument("--implementations", default=",".join(IMPLEMENTATIONS))
+    parser.add_argument("--scan", action="store_true", help="also time scan_associative")
+    parser.add_argument("--child", nargs=2, metavar=("IMPLEMENTATION", "SCENARIO"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        run_child(*args.child, args.repeats, args.n_iter)
+        return
+
+    from tqdm import tqdm
+
+    # Versions from metadata: importing the libraries here would raise every child's peak RSS
+    # (Linux carries ru_maxrss of the forked parent image across exec).
+    print(f"GaussianHMM diag EM, K = {N_STATES}, D = {N_FEATURES}, {args.n_iter} iterations, same init; "
+          f"median of {args.repeats} fits after one warm-up. hmmlearn {version('hmmlearn')}, "
+          f"TensorFlow {_tensorflow_version()}. Start: {_conditions()}.\n")
+    print("| scenario | implementation | cold s | median s | × vs hmmlearn (log) | × vs hmmlearn (scaling) "
+          "| final log-likelihood | Δ vs hmmlearn | peak RSS MB | RSS after import MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    jobs = [(scenario, implementation) for scenario in args.scenarios
+            for implementation in args.implementations.split(",")]
+    results = {}
+    for scenario, implementation in tqdm(jobs, desc="fits", file=sys.stderr):
+        result = run_in_subprocess(implementation, scenario, args.repeats, args.n_iter)
+        results[scenario, implementation] = result
+        median = statistics.median(result["times"])
+        reference = {name: results.get((scenario, f"hmmlearn-{name}")) for name in ("log", "scaling")}
+        ratios = [f"{statistics.median(r['times']) / median:.2f}" if r else "–" for r in reference.values()]
+        delta = (f"{result['log_likelihood'] - reference['log']['log_likelihood']:+.2e}"
+                 if reference["log"] else "–")
+        sequences, length = SCENARIOS[scenario]
+        tqdm.write(f"| ({scenario}) {sequences}×{length} | {implementation} | {result['cold']:.2f} | {median:.3f} | "
+                   f"{ratios[0]} | {ratios[1]} | {result['log_likelihood']:.4f} | {delta} | "
+                   f"{result['peak_rss']:.0f} | {result['rss_after_import']:.0f} |", file=sys.stdout)
+    print(f"\nEnd: {_conditions()}.")
+    if args.scan:
+        compare_scan(repeats=args.repeats)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
