@@ -225,6 +225,19 @@ def test_keras_density_survives_config_and_keras_file(X, covariance_type, tmp_pa
     np.testing.assert_array_equal(reloaded(X).numpy(), expected)
 
 
+def test_keras_density_applies_its_input_projection_first(X, tmp_path):
+    rng = np.random.default_rng(9)
+    mean, matrix = X.mean(0), rng.normal(size=(D, 2))
+    projected = (X - mean) @ matrix
+    model = _fit_quietly(GaussianMixture(K, max_iter=10, random_state=0), projected)
+    density = model.to_keras(input_projection=(mean, matrix))
+    assert density.export_signatures()["score_samples"].input_signature[0].shape.as_list() == [None, D]
+    np.testing.assert_allclose(density(X).numpy(), model.score_samples(projected), rtol=1e-5, atol=1e-5)
+    assert len(density.trainable_weights) == 3 and len(density.non_trainable_weights) == 2
+    density.save(tmp_path / "projected.keras")
+    np.testing.assert_array_equal(keras.models.load_model(tmp_path / "projected.keras")(X).numpy(), density(X).numpy())
+
+
 def test_one_keras_fit_step_lowers_the_negative_log_likelihood(X):
     density = GaussianMixtureDensity(K, D, "full")
     density.set_mixture(np.full(K, 1 / K), X[:K], np.stack([np.eye(D) * 0.5] * K))

@@ -264,17 +264,27 @@ class GaussianMixture:
 
     # ---------------------------------------------------------------- Keras
 
-    def to_keras(self):
-        """A :class:`GaussianMixtureDensity` holding these parameters (float32)."""
+    def to_keras(self, input_projection=None):
+        """A :class:`GaussianMixtureDensity` holding these parameters (float32).
+
+        ``input_projection``: optional ``(mean (P,), matrix (P, D))``; the model then takes
+        ``P``-dimensional inputs and maps them by ``(x − mean) @ matrix`` first (e.g.
+        scikit-learn PCA's ``mean_`` and ``components_.T``).
+        """
         self._check_fitted()
-        model = GaussianMixtureDensity(self.n_components, self.means_.shape[1], self.covariance_type)
+        input_dim = None if input_projection is None else len(input_projection[0])
+        model = GaussianMixtureDensity(self.n_components, self.means_.shape[1], self.covariance_type,
+                                       input_dim=input_dim)
         model.set_mixture(self.weights_, self.means_, self.precisions_cholesky_)
+        if input_projection is not None:
+            model.set_input_projection(*input_projection)
         return model
 
     @classmethod
     def from_keras(cls, model, **kwargs):
-        """A fitted ``GaussianMixture`` with a :class:`GaussianMixtureDensity`'s parameters;
-        ``kwargs`` go to the constructor (e.g. ``max_iter`` for a later ``warm_start`` fit)."""
+        """A fitted ``GaussianMixture`` with a :class:`GaussianMixtureDensity`'s parameters (in the
+        space after its input projection, if any); ``kwargs`` go to the constructor (e.g.
+        ``max_iter`` for a later ``warm_start`` fit)."""
         gmm = cls(model.n_components, covariance_type=model.covariance_type, **kwargs)
         weights, means, prec_chol = (np.asarray(v, np.float64) for v in model.mixture())
         gmm._set_parameters(_Parameters(
@@ -615,14 +625,25 @@ class GaussianMixtureDensity(keras.Model):
     positive under gradient steps). ``model.fit(x)`` minimizes the mean negative
     log-likelihood. The graph uses only matrix products and elementwise ops, so it
     converts to TFLite builtins.
+
+    With ``input_dim`` set, inputs are ``(N, input_dim)`` and go through a fixed
+    (non-trainable) affine map ``(x − input_mean) @ input_projection`` to the mixture's
+    ``n_features`` first, e.g. a PCA (:meth:`set_input_projection`); ``log p`` is then the
+    density of the projected point.
     """
 
-    def __init__(self, n_components, n_features, covariance_type="full", **kwargs):
+    def __init__(self, n_components, n_features, covariance_type="full", input_dim=None, **kwargs):
         super().__init__(**kwargs)
         gaussian.check_covariance_type(covariance_type)
         self.n_components = int(n_components)
         self.n_features = int(n_features)
         self.covariance_type = covariance_type
+        self.input_dim = None if input_dim is None else int(input_dim)
+        if self.input_dim is not None:
+            self.input_mean = self.add_weight(shape=(self.input_dim,), initializer="zeros", trainable=False,
+                                              name="input_mean")
+            self.input_projection = self.add_weight(shape=(self.input_dim, self.n_features), initializer="zeros",
+                                                    trainable=False, name="input_projection")
         shape = gaussian.covariance_shape(covariance_type, self.n_components, self.n_features)
         self.logits = self.add_weight(shape=(self.n_components,), initializer="zeros", name="logits")
         self.means = self.add_weight(shape=(self.n_components, self.n_features),
@@ -643,6 +664,8 @@ class GaussianMixtureDensity(keras.Model):
 
     def call(self, x):
         x = tf.convert_to_tensor(x, self.means.dtype)
+        if self.input_dim is not None:
+            x = tf.matmul(x - self.input_mean, self.input_projection)
         prec_chol = self.precision_cholesky()
         residuals = x[tf.newaxis, :, :] - self.means[:, tf.newaxis, :]  # (K, N, D)
         if self.covariance_type == "full":
@@ -676,8 +699,8 @@ class GaussianMixtureDensity(keras.Model):
         return {"optimizer": keras.optimizers.Adam(1e-3)}
 
     def export_signatures(self):
-        """``{"score_samples": x (None, D) float32 -> log p(x) (None,)}`` for ``tfspeech.export``."""
-        spec = tf.TensorSpec([None, self.n_features], tf.float32, name="x")
+        """``{"score_samples": x (None, input_dim or D) float32 -> log p(x) (None,)}`` for ``tfspeech.export``."""
+        spec = tf.TensorSpec([None, self.input_dim or self.n_features], tf.float32, name="x")
         return {"score_samples": tf.function(lambda x: {"log_prob": self(x)}, input_signature=[spec])}
 
     def mixture(self):
@@ -698,6 +721,13 @@ class GaussianMixtureDensity(keras.Model):
         self.means.assign(np.asarray(means, np.float32))
         self.precision_factor.assign(factor.astype(np.float32))
 
+    def set_input_projection(self, mean, matrix):
+        """Sets the input map ``(x − mean) @ matrix``: ``mean`` ``(input_dim,)``, ``matrix`` ``(input_dim, D)``."""
+        if self.input_dim is None:
+            raise ValueError("This GaussianMixtureDensity has no input projection; build it with input_dim=P.")
+        self.input_mean.assign(np.asarray(mean, np.float32))
+        self.input_projection.assign(np.asarray(matrix, np.float32))
+
     def get_config(self):
-        return {**super().get_config(), "n_components": self.n_components,
-                "n_features": self.n_features, "covariance_type": self.covariance_type}
+        return {**super().get_config(), "n_components": self.n_components, "n_features": self.n_features,
+                "covariance_type": self.covariance_type, "input_dim": self.input_dim}

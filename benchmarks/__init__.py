@@ -1,0 +1,1 @@
+"""Reproducible speed and quality measurements against peers; run with ``python -m benchmarks``."""
