@@ -3,8 +3,8 @@
 Every mechanism has the same interface, so a decoder can take any of them by name
 (``get_attention("location", units=128)``):
 
-- ``process_memory(memory)``: ``(batch, text, memory_dim)`` → keys ``(batch, text, units)``,
-  computed once per utterance;
+- ``process_memory(memory)``: ``(batch, text, memory_dim)`` → keys ``(batch, text,
+  key_size(memory_dim))``, computed once per utterance;
 - ``initial_state(memory)``: ``{name: zeros}``, the mechanism's recurrent state
   (``state_shapes()`` gives their shapes, ``None`` for batch and text length);
 - ``call(query, memory, keys, mask, state)`` with query ``(batch, query_dim)`` and mask
@@ -34,6 +34,10 @@ class Attention(keras.layers.Layer):
 
     def process_memory(self, memory) -> tf.Tensor:
         return self.memory_layer(memory)
+
+    def key_size(self, memory_size: int) -> int:
+        """Last dimension of ``process_memory``'s keys for memory of ``memory_size`` features."""
+        return self.units
 
     def initial_state(self, memory) -> dict[str, tf.Tensor]:
         return {}
@@ -69,7 +73,7 @@ class ContentAttention(Attention):
         self.energy_layer.build((None, None, self.units))
 
     def energies(self, query, keys, state):
-        hidden = tf.tanh(keys + self.query_layer(query)[:, None, :])
+        hidden = tf.tanh(keys + tf.expand_dims(self.query_layer(query), 1))
         return tf.squeeze(self.energy_layer(hidden), -1)
 
 
@@ -103,7 +107,7 @@ class LocationSensitiveAttention(ContentAttention):
     def energies(self, query, keys, state):
         previous = tf.stack([state["alignment"], state["cumulative"]], axis=-1)
         location = self.location_layer(self.location_conv(previous))
-        hidden = tf.tanh(keys + self.query_layer(query)[:, None, :] + location)
+        hidden = tf.tanh(keys + tf.expand_dims(self.query_layer(query), 1) + location)
         return tf.squeeze(self.energy_layer(hidden), -1)
 
     def next_state(self, weights, state):
@@ -137,6 +141,9 @@ class GMMAttention(Attention):
     def process_memory(self, memory):
         return memory
 
+    def key_size(self, memory_size: int) -> int:
+        return memory_size
+
     def initial_state(self, memory):
         return {"means": tf.zeros([tf.shape(memory)[0], self.mixtures], memory.dtype)}
 
@@ -146,11 +153,11 @@ class GMMAttention(Attention):
     def call(self, query, memory, keys, mask, state):
         params = self.params_layer(self.hidden_layer(query))
         weight_logits, step_logits, width_logits = tf.split(params, 3, axis=-1)
-        mixture_weights = tf.nn.softmax(weight_logits, axis=-1)[:, :, None]
+        mixture_weights = tf.expand_dims(tf.nn.softmax(weight_logits, axis=-1), -1)
         means = state["means"] + _softplus(step_logits)
-        sigma = (_softplus(width_logits) + self.min_sigma)[:, :, None]
-        positions = tf.cast(tf.range(tf.shape(memory)[1]), memory.dtype)[None, None, :]
-        z = (positions - means[:, :, None]) / sigma
+        sigma = tf.expand_dims(_softplus(width_logits) + self.min_sigma, -1)
+        positions = tf.reshape(tf.cast(tf.range(tf.shape(memory)[1]), memory.dtype), [1, 1, -1])
+        z = (positions - tf.expand_dims(means, -1)) / sigma
         density = mixture_weights * tf.exp(-0.5 * z * z) / (sigma * math.sqrt(2.0 * math.pi))
         weights = tf.where(mask, tf.reduce_sum(density, axis=1), tf.zeros_like(density[:, 0]))
         return _context(weights, memory), weights, {"means": means}
@@ -166,7 +173,7 @@ def _softplus(x):
 
 def _context(weights, memory):
     """``Σ_j weights_j memory_j``: (batch, text) × (batch, text, dim) → (batch, dim)."""
-    return tf.squeeze(tf.matmul(weights[:, None, :], memory), 1)
+    return tf.squeeze(tf.matmul(tf.expand_dims(weights, 1), memory), 1)
 
 
 ATTENTIONS = {
@@ -177,8 +184,8 @@ ATTENTIONS = {
 }
 
 
-def get_attention(name: str, units: int = 128, **kwargs) -> Attention:
-    """The attention mechanism called ``name`` (see ``ATTENTIONS``), with its own options in ``kwargs``."""
-    if name not in ATTENTIONS:
-        raise ValueError(f"unknown attention {name!r}; choose one of {sorted(ATTENTIONS)}")
-    return ATTENTIONS[name](units=units, **kwargs)
+def get_attention(kind: str, units: int = 128, **kwargs) -> Attention:
+    """The attention mechanism ``kind`` (see ``ATTENTIONS``), with its own options (and ``name``) in ``kwargs``."""
+    if kind not in ATTENTIONS:
+        raise ValueError(f"unknown attention {kind!r}; choose one of {sorted(ATTENTIONS)}")
+    return ATTENTIONS[kind](units=units, **kwargs)

@@ -15,7 +15,7 @@ def zero_padding(x, mask):
     """``x`` (batch, time, channels) with the steps where ``mask`` (batch, time) is False set to 0."""
     if mask is None:
         return x
-    return tf.where(tf.cast(mask, tf.bool)[:, :, None], x, tf.zeros_like(x))
+    return tf.where(tf.expand_dims(tf.cast(mask, tf.bool), -1), x, tf.zeros_like(x))
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")

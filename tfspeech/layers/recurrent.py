@@ -42,10 +42,10 @@ def run_cell(cell, inputs, mask=None, reverse: bool = False, training=None) -> t
     def body(i, states, buffer):
         t = steps - 1 - i if reverse else i
         output, new_states = cell(time_major[t], states, training=training)
-        keep = mask_time_major[t][:, None]
+        keep = tf.expand_dims(mask_time_major[t], -1)
         states = [tf.where(keep, new, old) for new, old in zip(tf.nest.flatten(new_states), states)]
         output = tf.where(keep, output, tf.zeros_like(output))
-        return i + 1, states, tf.tensor_scatter_nd_update(buffer, [[t]], output[None])
+        return i + 1, states, tf.tensor_scatter_nd_update(buffer, [[t]], tf.expand_dims(output, 0))
 
     _, _, buffer = tf.while_loop(lambda i, *_: i < steps, body, (0, states, buffer))
     return tf.transpose(buffer, [1, 0, 2])
