@@ -6,7 +6,7 @@ estimate across seeds; "bias/SE" is ``|mean − exact| / SE`` and "unbiased" che
 "× var" is the variance relative to the reparameterized estimator of the same problem
 (explicit for Normal, tfp's implicit one for Gamma). Prints a Markdown table.
 
-    python benchmarks/bench_estimators.py [--seeds 1000] [--samples 64]
+    python -m benchmarks.bench_estimators [--seeds 1000] [--samples 64]
 """
 
 import argparse

@@ -4,7 +4,7 @@ A batch of random problems (two point clouds in 2-D, squared Euclidean cost scal
 random histograms) is solved exactly by the primal and dual LPs (HiGHS) and by log-domain
 Sinkhorn (float64) for a sweep of ε. Prints a Markdown table.
 
-    python benchmarks/bench_sinkhorn.py [--problems 8] [--size 40] [--seed 0]
+    python -m benchmarks.bench_sinkhorn [--problems 8] [--size 40] [--seed 0]
 """
 
 import argparse
