@@ -63,6 +63,13 @@ def test_float32_em_stays_close_to_scikit_learn(X, covariance_type):
     np.testing.assert_allclose(model.lower_bounds_, reference.lower_bounds_, rtol=0, atol=FLOAT32_TOLERANCE)
 
 
+def test_xla_e_step_gives_the_same_fit(X):
+    settings = dict(max_iter=6, tol=0.0, random_state=0, dtype="float64")
+    graph = _fit_quietly(GaussianMixture(K, **settings), X)
+    xla = _fit_quietly(GaussianMixture(K, jit_compile=True, **settings), X)
+    np.testing.assert_allclose(xla.lower_bounds_, graph.lower_bounds_, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("init_params", ["k-means++", "random", "random_from_data"])
 def test_every_initialization_matches_scikit_learn_for_the_same_seed(X, init_params):
     reference, model = (_fit_quietly(m, X) for m in _both("full", init_params=init_params))

@@ -1,6 +1,6 @@
 """Gaussian mixture models fitted by EM in TensorFlow, shaped like scikit-learn's ``GaussianMixture``.
 
-The E-step runs compiled (XLA) on blocks of rows in the exponential-family form of
+The E-step runs as a compiled graph on blocks of rows in the exponential-family form of
 :mod:`tfspeech.probabilistic.gaussian`. Each row's features ``[φ(x), x, 1]`` are computed
 once per fit; then one matrix product with the stacked natural parameters gives every
 component's log-joint, and one product of the responsibilities with the same features
@@ -13,6 +13,7 @@ sufficient statistics and the M-step are float64.
 ``GaussianMixture.from_keras`` convert between the two.
 """
 
+import functools
 import math
 import warnings
 from typing import NamedTuple
@@ -50,7 +51,9 @@ class GaussianMixture:
     ``precisions_init``, ``random_state``, ``warm_start``), and:
         verbose: show a tqdm bar per initialization with the lower bound and its change.
         dtype: ``"float32"`` (default, fast) or ``"float64"``: the precision of the E-step.
-        jit_compile: compile the E-step with XLA (faster on CPU).
+        jit_compile: compile the E-step with XLA. Off by default: on CPU the XLA kernel ran
+            single-threaded and used ~15% more CPU time than TensorFlow's kernels (measured on
+            2 cores, N=200,000, D=16, K=32), and each block shape costs a ~0.4 s compilation.
 
     Fitted attributes (float64 numpy): ``weights_`` ``(K,)``, ``means_`` ``(K, D)``,
     ``covariances_``, ``precisions_``, ``precisions_cholesky_`` (shapes in
@@ -63,7 +66,7 @@ class GaussianMixture:
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None, means_init=None,
                  precisions_init=None, random_state=None, warm_start=False, verbose=0,
-                 dtype="float32", jit_compile=True):
+                 dtype="float32", jit_compile=False):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -149,13 +152,13 @@ class GaussianMixture:
 
     def _em_step(self, params, data):
         """One E-step over all blocks and one M-step: ``(mean log-likelihood, new parameters)``."""
-        natural = _natural_parameters(params.weights, params.means, params.prec_chol,
-                                      self.covariance_type, self._compute_dtype)
+        natural = _compiled(_natural_parameters, self.covariance_type, self._compute_dtype)(
+            params.weights, params.means, params.prec_chol)
         moments, log_likelihood, n_rows = data.expected_moments(natural, self.jit_compile)
         lower_bound = float(log_likelihood) / n_rows
         if not math.isfinite(lower_bound):
             data.raise_for_nonfinite_rows()
-        params = _Parameters(*_m_step(moments, self.covariance_type, float(self.reg_covar)))
+        params = _Parameters(*_compiled(_m_step, self.covariance_type, float(self.reg_covar))(moments))
         gaussian.check_finite_precision(params.prec_chol)
         return lower_bound, params
 
@@ -165,7 +168,7 @@ class GaussianMixture:
         if self.weights_init is None or self.means_init is None or self.precisions_init is None:
             resp = _initial_responsibilities(X, self.n_components, self.init_params, random_state)
             moments = _array_moments(centred, resp, self.covariance_type)
-            params = _Parameters(*_m_step(moments, self.covariance_type, float(self.reg_covar)))
+            params = _Parameters(*_compiled(_m_step, self.covariance_type, float(self.reg_covar))(moments))
             params = params._replace(weights=params.weights * resp.sum() / len(X))
         else:
             params = _Parameters(None, None, None, None)
@@ -255,9 +258,10 @@ class GaussianMixture:
         parameters = [tf.constant(np.log(self.weights_), dtype), tf.constant(self.means_ - center, dtype),
                       tf.constant(self.precisions_cholesky_, dtype)]
         log_resp, log_norm = [], []
+        log_responsibilities = _compiled(_log_responsibilities, self.covariance_type, any_shape=True)
         for start in range(0, len(X), SCORE_BLOCK_ROWS):
             x = tf.constant((X[start: start + SCORE_BLOCK_ROWS] - center).astype(dtype))
-            block_resp, block_norm = _log_responsibilities(x, *parameters, self.covariance_type)
+            block_resp, block_norm = log_responsibilities(x, *parameters)
             log_resp.append(block_resp.numpy())
             log_norm.append(block_norm.numpy())
         return np.concatenate(log_resp).astype(np.float64), np.concatenate(log_norm).astype(np.float64)
@@ -373,27 +377,30 @@ class GaussianMixture:
 
 
 class _ArrayBlocks:
-    """Centred rows in equal blocks of ``≤ BLOCK_ROWS`` (the last one zero-padded, so XLA
-    compiles once); yields ``(features [φ(x), x, 1], n_valid)`` per block."""
+    """Centred rows in equal blocks of ``≤ BLOCK_ROWS`` rows (the last one padded with rows
+    of zero features, so every block has one shape); yields ``(features, n_padding)``."""
 
     def __init__(self, X, center, covariance_type, dtype):
         self.center = center
         self.covariance_type = covariance_type
         self.n_rows = len(X)
-        block = min(BLOCK_ROWS, _round_up(self.n_rows, CHUNK_ROWS))
-        padded = np.zeros((_round_up(self.n_rows, block), X.shape[1]), dtype.as_numpy_dtype)
+        n_blocks = -(-self.n_rows // BLOCK_ROWS)
+        block = -(-self.n_rows // n_blocks)
+        block = _round_up(block, CHUNK_ROWS) if block > CHUNK_ROWS else block
+        padded = np.zeros((block * n_blocks, X.shape[1]), dtype.as_numpy_dtype)
         padded[: self.n_rows] = X - center
         self.blocks = [tf.constant(padded[i: i + block]) for i in range(0, len(padded), block)]
         self.n_valid = [min(block, self.n_rows - i) for i in range(0, len(padded), block)]
         n_columns = _n_feature_columns(X.shape[1], covariance_type)
         if len(padded) * n_columns * dtype.size <= FEATURE_CACHE_BYTES:
-            self.features = [_features(x, covariance_type) for x in self.blocks]
+            self.features = [_features(x, covariance_type, n) for x, n in zip(self.blocks, self.n_valid)]
         else:
             self.features = None
 
     def __iter__(self):
-        for i, x in enumerate(self.blocks):
-            yield (self.features[i] if self.features else _features(x, self.covariance_type)), self.n_valid[i]
+        for i, (x, n_valid) in enumerate(zip(self.blocks, self.n_valid)):
+            features = self.features[i] if self.features else _features(x, self.covariance_type, n_valid)
+            yield features, len(x) - n_valid
 
     def expected_moments(self, natural, jit_compile):
         return _sum_block_moments(self, natural, jit_compile)
@@ -403,8 +410,8 @@ class _ArrayBlocks:
 
 
 class _DatasetBlocks:
-    """A ``tf.data.Dataset``'s batches, centred; yields ``(features [φ(x), x, 1], n_valid)``
-    per batch; ``n_rows`` is known after the first pass."""
+    """A ``tf.data.Dataset``'s batches, centred; yields ``(features, 0)`` per batch (no
+    padding rows); ``n_rows`` is known after the first pass."""
 
     def __init__(self, dataset, center, covariance_type, dtype):
         self.dataset = dataset
@@ -424,7 +431,7 @@ class _DatasetBlocks:
                                  f"be (batch, {self.n_features}) like the first ones.")
             x = tf.cast(tf.cast(x, tf.float64) - center, self.dtype)
             n_rows += int(x.shape[0])
-            yield _features(x, self.covariance_type), int(x.shape[0])
+            yield _features(x, self.covariance_type), 0
         self.n_rows = n_rows
 
     def expected_moments(self, natural, jit_compile):
@@ -445,10 +452,17 @@ def _batch_rows(batch):
     return batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def _features(x, covariance_type):
+def _features(x, covariance_type, n_valid=None):
     """``[φ(x), x, 1]``, shape ``(N, T + D + 1)``: the columns that the stacked natural
-    parameters multiply, and whose responsibility-weighted sums are the moments."""
-    return tf.concat([gaussian.moment_features(x, covariance_type), x, tf.ones_like(x[:, :1])], axis=1)
+    parameters multiply, and whose responsibility-weighted sums are the moments.
+
+    Rows from ``n_valid`` on are padding (zero ``x``) and get 0 in the last column too:
+    all-zero rows add nothing to the moments and exactly ``log K`` to the log-likelihood.
+    """
+    ones = tf.ones_like(x[:, :1])
+    if n_valid is not None:
+        ones = tf.cast(tf.range(x.shape[0])[:, tf.newaxis] < n_valid, x.dtype)
+    return tf.concat([gaussian.moment_features(x, covariance_type), x, ones], axis=1)
 
 
 def _n_feature_columns(n_features, covariance_type):
@@ -457,60 +471,63 @@ def _n_feature_columns(n_features, covariance_type):
 
 def _sum_block_moments(blocks, natural, jit_compile):
     """E-step over all blocks: ``(moments (K, T + D + 1), Σ log p(x), n_rows)``, float64."""
-    block_moments = _block_moments_xla if jit_compile else _block_moments_graph
+    block_moments = _compiled(_block_moments, jit_compile=jit_compile, any_shape=True)
     moments = log_likelihood = 0.0
-    for features, n_valid in blocks:
-        block, block_log_likelihood = block_moments(features, tf.constant(n_valid), natural)
+    for features, n_padding in blocks:
+        block, block_log_likelihood = block_moments(features, tf.constant(n_padding), natural)
         moments += block
         log_likelihood += block_log_likelihood
     return moments, log_likelihood, blocks.n_rows
 
 
-def _block_moments(features, n_valid, natural):
+def _block_moments(features, n_padding, natural):
     """E-step on one block: ``(Rᵀ [φ, x, 1] (K, T + D + 1), Σ log p(x) ())`` in float64.
 
-    ``features`` ``(rows, T + D + 1)``, ``natural`` ``(T + D + 1, K)`` (log weights in its last
-    row). Rows ``≥ n_valid`` are padding. Sums run in ``features.dtype`` over chunks of
-    ``CHUNK_ROWS`` rows and in float64 across chunks.
+    ``features`` ``(rows, T + D + 1)`` of which the last ``n_padding`` are all-zero padding
+    rows; ``natural`` ``(T + D + 1, K)`` (log weights in its last row). Sums run in
+    ``features.dtype`` over chunks of ``CHUNK_ROWS`` rows and in float64 across chunks.
     """
-    rows, columns = features.shape
-    chunk = min(CHUNK_ROWS, rows)
+    rows, columns = tf.unstack(tf.shape(features))
+    chunk = tf.minimum(CHUNK_ROWS, rows)
     pad = -rows % chunk
     features = tf.reshape(tf.pad(features, [[0, pad], [0, 0]]), [-1, chunk, columns])
-    valid = tf.reshape(tf.range(rows + pad) < n_valid, [-1, chunk])
     log_joint = tf.einsum("cnt,tk->cnk", features, natural)
     peak = tf.reduce_max(log_joint, axis=-1, keepdims=True)
     joint = tf.exp(log_joint - peak)
     total = tf.reduce_sum(joint, axis=-1, keepdims=True)
-    resp = joint * (tf.cast(valid, features.dtype)[..., tf.newaxis] / total)
-    log_norm = tf.where(valid, tf.squeeze(peak + tf.math.log(total), -1), tf.zeros_like(valid, features.dtype))
-    moments = tf.einsum("cnk,cnt->ckt", resp, features)
+    moments = tf.einsum("cnk,cnt->ckt", joint / total, features)
+    log_norm = tf.reduce_sum(tf.squeeze(peak + tf.math.log(total), -1), axis=1)
+    log_k = tf.math.log(tf.cast(tf.shape(natural)[1], features.dtype))  # what each all-zero row added
+    padding = tf.cast(n_padding + pad, tf.float64) * tf.cast(log_k, tf.float64)
     return (tf.reduce_sum(tf.cast(moments, tf.float64), axis=0),
-            tf.reduce_sum(tf.cast(tf.reduce_sum(log_norm, axis=1), tf.float64)))
+            tf.reduce_sum(tf.cast(log_norm, tf.float64)) - padding)
 
 
-_block_moments_xla = tf.function(_block_moments, jit_compile=True, autograph=False)
-_block_moments_graph = tf.function(_block_moments, autograph=False)
+@functools.cache
+def _compiled(function, *settings, jit_compile=False, any_shape=False):
+    """``function`` with its leading ``settings`` (covariance type, dtype, ...) fixed, as a
+    ``tf.function``: one per configuration, so fitting several kinds of mixture does not
+    retrace one function over and over. ``any_shape``: trace with unknown dimensions after
+    a second shape (for functions written with dynamic shapes)."""
+    return tf.function(functools.partial(function, *settings), autograph=False, reduce_retracing=any_shape,
+                       jit_compile=jit_compile)
 
 
-@tf.function(autograph=False, reduce_retracing=True)
-def _log_responsibilities(x, log_weights, means, prec_chol, covariance_type):
+def _log_responsibilities(covariance_type, x, log_weights, means, prec_chol):
     """``(log rₙₖ (N, K), log p(xₙ) (N,))`` for rows ``x`` ``(N, D)``."""
     log_joint = gaussian.log_prob_from_precision_cholesky(x, means, prec_chol, covariance_type) + log_weights
     log_norm = tf.reduce_logsumexp(log_joint, axis=-1)
     return log_joint - log_norm[:, tf.newaxis], log_norm
 
 
-@tf.function(autograph=False)
-def _natural_parameters(weights, means, prec_chol, covariance_type, dtype):
+def _natural_parameters(covariance_type, dtype, weights, means, prec_chol):
     """Stacked ``[quadratic; linear; bias + log πₖ]`` ``(T + D + 1, K)`` in ``dtype``: the matrix
     that ``[φ(x), x, 1]`` multiplies to give ``log πₖ + log N(x | μₖ, Σₖ)``."""
     quadratic, linear, bias = gaussian.natural_parameters(means, prec_chol, covariance_type)
     return tf.cast(tf.concat([quadratic, linear, (bias + tf.math.log(weights))[tf.newaxis]], axis=0), dtype)
 
 
-@tf.function(autograph=False)
-def _m_step(moments, covariance_type, reg_covar):
+def _m_step(covariance_type, reg_covar, moments):
     """Closed-form M-step (:func:`gaussian.m_step`) from ``Rᵀ [φ, x, 1]`` about the centre:
     ``(weights, means, covariances, precision Cholesky)``; NaN where a covariance is singular."""
     n_features = (math.isqrt(8 * moments.shape[1] + 1) - 3) // 2 if covariance_type in ("full", "tied") \
