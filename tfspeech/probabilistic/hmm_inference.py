@@ -143,6 +143,8 @@ def _vector_matrix(vectors, matrix):
 
 
 # ----------------------------------------------------------------------------- scaled
+
+
 def scaled_forward(startprob, transmat, frame_prob, start, valid):
     """Normalized forward vectors ``α̂`` (S, L, K) and normalizers ``z`` (S, L) (1 on padding).
 
@@ -150,34 +152,62 @@ def scaled_forward(startprob, transmat, frame_prob, start, valid):
     log-likelihood is ``Σₜ log zₜ`` plus the log factors. Differentiable.
     """
     steps = tf.shape(frame_prob)[0]
+    alpha0 = tf.zeros_like(frame_prob[0])
+    alphas = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=alpha0.shape)
+    norms = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=alpha0.shape[:1])
 
     def step(t, alpha, alphas, norms):
         predicted = tf.where(start[t][:, tf.newaxis], startprob, _vector_matrix(alpha, transmat))
         joint = predicted * frame_prob[t]
         norm = tf.where(valid[t], tf.reduce_sum(joint, axis=-1), tf.ones_like(joint[:, 0]))
         alpha = tf.where(valid[t][:, tf.newaxis], joint / norm[:, tf.newaxis], alpha)
-        return t + 1, alpha, _write(alphas, t, alpha), _write(norms, t, norm)
+        return t + 1, alpha, alphas.write(t, alpha), norms.write(t, norm)
 
     _, _, alphas, norms = tf.while_loop(
-        lambda t, *_: t < steps, step,
-        (tf.constant(0), tf.zeros_like(frame_prob[0]), tf.zeros_like(frame_prob),
-         tf.ones_like(frame_prob[..., 0])))
-    return alphas, norms
+        lambda t, *_: t < steps, step, (tf.constant(0), alpha0, alphas, norms))
+    return alphas.stack(), norms.stack()
+
 
 def scaled_backward(transmat, frame_prob, start, valid):
     """Backward vectors ``β̂`` (S, L, K), each scaled to max 1; ones at each sequence's last frame."""
     steps = tf.shape(frame_prob)[0]
     is_last = _is_last(start, valid)
     ones = tf.ones_like(frame_prob[0])
+    betas = tf.TensorArray(frame_prob.dtype, size=steps, element_shape=ones.shape)
 
     def step(t, beta, betas):
         beta = _vector_matrix(frame_prob[t + 1] * beta, tf.transpose(transmat))
         beta = tf.where(is_last[t][:, tf.newaxis], ones, beta / tf.reduce_max(beta, -1, keepdims=True))
-        return t - 1, beta, _write(betas, t, beta)
+        return t - 1, beta, betas.write(t, beta)
 
     _, _, betas = tf.while_loop(
-        lambda t, *_: t >= 0, step, (steps - 2, ones, tf.ones_like(frame_prob)))
-    return betas
+        lambda t, *_: t >= 0, step, (steps - 2, ones, betas.write(steps - 1, ones)))
+    return betas.stack()
+
+
+def scaled_log_likelihood(startprob, transmat, log_frameprob, valid):
+    """Log-likelihood (L,) of one sequence per lane: frames ``log_frameprob`` (S, L, K) from
+    ``t = 0``, ``valid`` (S, L) marks real frames (others are skipped).
+
+    The scaled forward recursion keeping only the running vector, no per-frame storage, so it
+    converts to TFLite builtins; differentiable (used for training by gradient).
+    """
+    frame_prob, shift = frame_scale(log_frameprob)
+    steps = tf.shape(frame_prob)[0]
+
+    def advance(t, predicted, alpha, total):
+        joint = predicted * frame_prob[t]
+        norm = tf.reduce_sum(joint, axis=-1)
+        alpha = tf.where(valid[t][:, tf.newaxis], joint / norm[:, tf.newaxis], alpha)
+        return alpha, total + tf.where(valid[t], tf.math.log(norm), tf.zeros_like(norm))
+
+    alpha, total = advance(0, startprob, tf.ones_like(frame_prob[0]), tf.zeros_like(frame_prob[0, :, 0]))
+    _, _, total = tf.while_loop(
+        lambda t, *_: t < steps,
+        lambda t, alpha, total: (t + 1, *advance(t, _vector_matrix(alpha, transmat), alpha, total)),
+        (tf.constant(1), alpha, total))
+    return total + tf.reduce_sum(tf.where(valid, shift[..., 0], tf.zeros_like(total)), axis=0)
+
 
 def frame_scale(log_b):
     """``(b̃, shift)``: ``b̃ = exp(log_b − shift)`` with ``shift = max_k log_b`` (S, L, 1)."""
@@ -197,6 +227,8 @@ def _masked_sum64(values, mask):
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
+
+
 def _scaled_increments(startprob, transmat, log_frameprob, frame_index, start, valid, position):
     log_b = _to_lanes(log_frameprob, frame_index)
     frame_prob, shift = frame_scale(log_b)
@@ -206,6 +238,8 @@ def _scaled_increments(startprob, transmat, log_frameprob, frame_index, start, v
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
+
+
 def _scaled_forward_backward(startprob, transmat, log_frameprob, frame_index, start, valid, position):
     log_b = _to_lanes(log_frameprob, frame_index)
     frame_prob, shift = frame_scale(log_b)
@@ -240,6 +274,8 @@ def _expected_transitions(previous, transmat, following, start, valid):
 
 
 # -------------------------------------------------------------------------- log space
+
+
 def _log_vector_matrix(log_x, log_matrix):
     """``logsumexpᵢ(log_x[:, i] + log_matrix[i, j])`` (L, K): exact for any magnitudes."""
     return tf.reduce_logsumexp(log_x[:, :, tf.newaxis] + log_matrix, axis=1)
@@ -250,34 +286,39 @@ def log_forward(log_startprob, log_transmat, log_frameprob, start, valid):
     up to frame ``t``."""
     steps = tf.shape(log_frameprob)[0]
     first = log_startprob + log_frameprob[0]
+    messages = tf.TensorArray(log_frameprob.dtype, size=steps, element_shape=first.shape)
 
     def step(t, alpha, messages):
         predicted = tf.where(start[t][:, tf.newaxis], log_startprob,
                              _log_vector_matrix(alpha, log_transmat))
         alpha = tf.where(valid[t][:, tf.newaxis], predicted + log_frameprob[t], alpha)
-        return t + 1, alpha, _write(messages, t, alpha)
+        return t + 1, alpha, messages.write(t, alpha)
 
     _, _, messages = tf.while_loop(
-        lambda t, *_: t < steps, step,
-        (tf.constant(1), first, _write(tf.zeros_like(log_frameprob), 0, first)))
-    return messages
+        lambda t, *_: t < steps, step, (tf.constant(1), first, messages.write(0, first)))
+    return messages.stack()
+
 
 def log_backward(log_transmat, log_frameprob, start, valid):
     """Log backward messages ``β`` (S, L, K): ``βₜ = 0`` at each sequence's last frame."""
     steps = tf.shape(log_frameprob)[0]
     is_last = _is_last(start, valid)
     zeros = tf.zeros_like(log_frameprob[0])
+    messages = tf.TensorArray(log_frameprob.dtype, size=steps, element_shape=zeros.shape)
 
     def step(t, beta, messages):
         beta = _log_vector_matrix(log_frameprob[t + 1] + beta, tf.transpose(log_transmat))
         beta = tf.where(is_last[t][:, tf.newaxis], zeros, beta)
-        return t - 1, beta, _write(messages, t, beta)
+        return t - 1, beta, messages.write(t, beta)
 
     _, _, messages = tf.while_loop(
-        lambda t, *_: t >= 0, step, (steps - 2, zeros, tf.zeros_like(log_frameprob)))
-    return messages
+        lambda t, *_: t >= 0, step, (steps - 2, zeros, messages.write(steps - 1, zeros)))
+    return messages.stack()
+
 
 @tf.function(jit_compile=True, reduce_retracing=True)
+
+
 def _log_increments(log_startprob, log_transmat, log_frameprob, frame_index, start, valid,
                     position):
     alpha = log_forward(log_startprob, log_transmat, _to_lanes(log_frameprob, frame_index),
@@ -289,6 +330,8 @@ def _log_increments(log_startprob, log_transmat, log_frameprob, frame_index, sta
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
+
+
 def _log_forward_backward(log_startprob, log_transmat, log_frameprob, frame_index, start, valid,
                           position):
     log_b = _to_lanes(log_frameprob, frame_index)
@@ -307,6 +350,8 @@ def _log_forward_backward(log_startprob, log_transmat, log_frameprob, frame_inde
 
 
 # ----------------------------------------------------------------------- entry points
+
+
 def frame_log_likelihoods(startprob, transmat, log_frameprob, frame_index, start, valid, position):
     """Per-frame log-likelihood increments (N,) float64: ``log p(xₜ | x₀..ₜ₋₁)`` within each
     sequence, so a sequence's log-likelihood is the sum over its frames.
@@ -378,6 +423,8 @@ def viterbi_path(log_startprob, log_transmat, log_frameprob, start, valid):
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
+
+
 def viterbi(log_startprob, log_transmat, log_frameprob, frame_index, start, valid, position):
     """:func:`viterbi_path` for frames (N, K): ``(log_probs (S, L), states (N,))``."""
     log_probs, states = viterbi_path(log_startprob, log_transmat,
