@@ -15,7 +15,7 @@ runs them:
   token, bounded by ``max_frames``, as one ``tf.while_loop`` over preallocated buffers (so
   the whole utterance converts to TFLite with builtin ops);
 - export (``export_signatures``): ``synthesize`` (ids → mels, lengths, alignments, stop
-  probabilities), and for streaming hosts ``encode`` (ids → memory and the initial decoder
+  probabilities, as ``infer``), and for streaming hosts ``encode`` (ids → memory and the initial decoder
   state), ``step`` (previous frame + state → r frames, stop probability, alignment, next
   state) and ``postprocess`` (decoder mels → final outputs).
 
@@ -260,9 +260,10 @@ class AttentionTTS(keras.Model):
             max_frames: the guard (default: the model's ``max_frames``): no utterance gets more.
 
         Returns:
-            ``{"mels": (batch, frames, n_mels), "mel_lengths": (batch,) int32, "alignments":
-            (batch, steps, text), "stop_probabilities": (batch, steps)}`` (+ the subclass's
-            outputs, e.g. ``"linear"``). Frames at and beyond an utterance's length are padding.
+            ``{"mels": (batch, frames, n_mels), "decoder_mels" (the same before the
+            post-processing), "mel_lengths": (batch,) int32, "alignments": (batch, steps, text),
+            "stop_probabilities": (batch, steps)}`` (+ the subclass's outputs, e.g. ``"linear"``).
+            Frames at and beyond an utterance's length are padding.
         """
         text = tf.convert_to_tensor(text)
         if text.shape.rank != 2 or not text.dtype.is_integer:
@@ -302,9 +303,9 @@ class AttentionTTS(keras.Model):
         steps, _, _, _, lengths, frames, stops, alignments = tf.while_loop(keep_going, body, start)
         decoder_mels = steps_to_frames(tf.transpose(frames[:steps], [1, 0, 2]), r)[:, :max_frames]
         mel_lengths = tf.minimum(lengths * r, max_frames)
-        outputs = self.postprocess(decoder_mels, sequence_mask(mel_lengths, tf.shape(decoder_mels)[1]))
         return {
-            **outputs,
+            "decoder_mels": decoder_mels,
+            **self.postprocess(decoder_mels, sequence_mask(mel_lengths, tf.shape(decoder_mels)[1])),
             "mel_lengths": mel_lengths,
             "alignments": tf.transpose(alignments[:steps], [1, 0, 2]),
             "stop_probabilities": tf.transpose(stops[:steps]),

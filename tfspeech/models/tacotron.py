@@ -27,7 +27,7 @@ class Tacotron(AttentionTTS):
 
     Args:
         embedding_dim: symbol embedding size.
-        encoder_prenet_units: the encoder prenet (dropout 0.5 in training).
+        encoder_prenet_units, encoder_prenet_dropout: the encoder prenet (its dropout acts in training only).
         encoder_bank_size, encoder_bank_filters, encoder_highway_layers, encoder_highway_units,
         encoder_rnn_units: the encoder CBHG; its projections are (highway units,
             encoder_prenet_units[-1]) and its memory has 2·encoder_rnn_units features.
@@ -38,7 +38,8 @@ class Tacotron(AttentionTTS):
             (postnet_projection_units, n_mels)).
     """
 
-    def __init__(self, embedding_dim: int = 256, encoder_prenet_units=(256, 128), encoder_bank_size: int = 16,
+    def __init__(self, embedding_dim: int = 256, encoder_prenet_units=(256, 128), encoder_prenet_dropout: float = 0.5,
+                 encoder_bank_size: int = 16,
                  encoder_bank_filters: int = 128, encoder_highway_layers: int = 4, encoder_highway_units: int = 128,
                  encoder_rnn_units: int = 128, attention_rnn_units: int = 256, decoder_units: int = 256,
                  decoder_layers: int = 2, postnet_bank_size: int = 8, postnet_bank_filters: int = 128,
@@ -48,6 +49,7 @@ class Tacotron(AttentionTTS):
         super().__init__(attention=attention, reduction_factor=reduction_factor, prenet_units=prenet_units,
                          **kwargs)
         self.embedding_dim, self.encoder_prenet_units = embedding_dim, tuple(encoder_prenet_units)
+        self.encoder_prenet_dropout = encoder_prenet_dropout
         self.encoder_bank_size, self.encoder_bank_filters = encoder_bank_size, encoder_bank_filters
         self.encoder_highway_layers, self.encoder_highway_units = encoder_highway_layers, encoder_highway_units
         self.encoder_rnn_units = encoder_rnn_units
@@ -59,7 +61,7 @@ class Tacotron(AttentionTTS):
         self.n_freq = self.mel_config.n_freq
 
         self.embedding = keras.layers.Embedding(self.vocab_size, embedding_dim, name="embedding")
-        self.encoder_prenet = Prenet(self.encoder_prenet_units, 0.5, inference_dropout=False, name="encoder_prenet")
+        self.encoder_prenet = Prenet(self.encoder_prenet_units, encoder_prenet_dropout, inference_dropout=False, name="encoder_prenet")
         self.encoder_cbhg = CBHG(encoder_bank_size, encoder_bank_filters,
                                  (encoder_highway_units, self.encoder_prenet_units[-1]), encoder_highway_layers,
                                  encoder_highway_units, encoder_rnn_units, name="encoder_cbhg")
@@ -132,6 +134,7 @@ class Tacotron(AttentionTTS):
         return {
             **super().get_config(),
             "embedding_dim": self.embedding_dim, "encoder_prenet_units": list(self.encoder_prenet_units),
+            "encoder_prenet_dropout": self.encoder_prenet_dropout,
             "encoder_bank_size": self.encoder_bank_size, "encoder_bank_filters": self.encoder_bank_filters,
             "encoder_highway_layers": self.encoder_highway_layers,
             "encoder_highway_units": self.encoder_highway_units, "encoder_rnn_units": self.encoder_rnn_units,
