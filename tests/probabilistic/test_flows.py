@@ -39,7 +39,8 @@ def _data(model, n, seed=0):
 
 
 def _perturbed(model, scale=0.3, seed=1):
-    """The model, built, with every trainable weight moved by ``scale`` · N(0, 1)."""
+    """The model, built (seeded), with every trainable weight moved by ``scale`` · N(0, 1)."""
+    keras.utils.set_random_seed(seed)
     model(_data(model, 2))
     rng = np.random.default_rng(seed)
     for weight in model.trainable_weights:
@@ -51,7 +52,7 @@ def _flat(x):
     return tf.reshape(x, [tf.shape(x)[0], -1])
 
 
-@pytest.fixture(params=list(FLOWS))
+@pytest.fixture(scope="module", params=list(FLOWS))
 def flow(request):
     return _perturbed(FLOWS[request.param]())
 
@@ -93,15 +94,15 @@ def test_inverse_undoes_forward(flow):
 @pytest.mark.parametrize("name", list(FLOWS_2D))
 def test_density_integrates_to_one_on_a_grid(name):
     model = _perturbed(FLOWS_2D[name](), scale=0.2)  # larger moves put mass beyond the grid
-    step = 0.04
-    axis = np.arange(-8.0, 8.0, step) + step / 2
+    step = 0.05
+    axis = np.arange(-10.0, 10.0, step) + step / 2
     grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, *model.event_shape).astype("float32")
     log_prob = model(grid).numpy()
     inverse_log_det = model.bijector().inverse_log_det_jacobian(tf.constant(grid), event_ndims=len(model.event_shape))
-    without_jacobian = log_prob - inverse_log_det.numpy()
-    assert np.exp(log_prob).sum() * step**2 == pytest.approx(1.0, abs=2e-3)
-    # The Jacobian term matters here: without it the mass would be off by far more.
-    assert abs(np.exp(without_jacobian).sum() * step**2 - 1.0) > 0.02
+    mass = np.exp(log_prob) * step**2
+    assert mass.sum() == pytest.approx(1.0, abs=2e-3)
+    # The log-det term is far from negligible where the mass is (1e-1 vs the 2e-3 tolerance).
+    assert np.sum(mass * np.abs(inverse_log_det.numpy())) > 0.1
 
 
 def test_made_output_depends_only_on_earlier_inputs():
@@ -150,8 +151,9 @@ def test_glow_actnorm_initializes_from_the_first_training_batch():
     assert all(a.initialized.numpy() == 1.0 for a in model.actnorms)
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", [n if n != "Glow" else pytest.param(n, marks=pytest.mark.slow) for n in FAMILIES])
 def test_fit_lowers_negative_log_likelihood(name):
+    keras.utils.set_random_seed(0)
     model = FLOWS[name]()
     rng = np.random.default_rng(0)
     x = _data(model, 256)
@@ -178,8 +180,9 @@ def test_config_and_keras_file_round_trip(name, tmp_path):
     np.testing.assert_allclose(loaded.sample(4, seed=3).numpy(), model.sample(4, seed=3).numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", [n if n == "MAF" else pytest.param(n, marks=pytest.mark.slow) for n in FAMILIES])
 def test_export_parity(name, tmp_path):
+    """SavedModel and TFLite (builtin ops) match Keras; MAF's sampling is a tf.while_loop."""
     model = _perturbed(FLOWS[name]())
     saved = tfspeech.export.saved_model(model, tmp_path / "saved")
     lite = tfspeech.export.tflite(model, tmp_path / "flow.tflite")
@@ -200,9 +203,10 @@ def test_tflite_parity_with_logit_preprocessing(tmp_path):
 
 
 def test_samples_are_seeded_and_shaped():
-    model = _perturbed(FLOWS["Glow"]())
+    model = _perturbed(FLOWS["RealNVP-logit"]())
     first, again = model.sample(3, seed=7).numpy(), model.sample(3, seed=7).numpy()
-    assert first.shape == (3, 4, 4, 1)
+    low, high = -0.05 / 0.9, 0.95 / 0.9  # (sigmoid(y) - α) / (1 - 2α) for α = 0.05
+    assert first.shape == (3, 4) and np.all((first > low) & (first < high))
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, model.sample(3, seed=8).numpy())
 
