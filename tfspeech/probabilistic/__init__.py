@@ -3,3 +3,4 @@
 from tfspeech.probabilistic import gaussian
 from tfspeech.probabilistic.hmm import CategoricalHMM, GaussianHMM, GMMHMM
 from tfspeech.probabilistic.gmm import GaussianMixture, GaussianMixtureDensity
+from tfspeech.probabilistic.hmm_keras import GaussianHMMDensity

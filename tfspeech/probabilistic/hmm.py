@@ -24,6 +24,7 @@ import tensorflow_probability as tfp
 from tqdm.auto import tqdm
 
 from tfspeech.probabilistic import gaussian, hmm_inference
+from tfspeech.probabilistic.hmm_keras import GaussianHMMDensity
 
 tfd = tfp.distributions
 
@@ -552,6 +553,23 @@ class GaussianHMM(_BaseHMM):
         chol = np.linalg.cholesky(self.covars_)
         noise = rng.standard_normal((len(states), self.n_features))
         return self.means_[states] + np.einsum("nij,nj->ni", chol[states], noise)
+
+    def to_keras(self):
+        """This HMM as a :class:`~tfspeech.probabilistic.hmm_keras.GaussianHMMDensity` (float32)."""
+        self._check_fitted()
+        self._check()
+        model = GaussianHMMDensity(self.n_components, self.n_features, self.covariance_type)
+        model.set_hmm(self.startprob_, self.transmat_, self.means_, self._covars_)
+        return model
+
+    @classmethod
+    def from_keras(cls, model, **kwargs):
+        """A GaussianHMM with the parameters of a ``GaussianHMMDensity`` (``kwargs`` go to the
+        constructor; ``init_params`` defaults to ``""`` so a later ``fit`` starts from them)."""
+        hmm = cls(model.n_components, model.covariance_type, **{"init_params": "", **kwargs})
+        hmm.startprob_, hmm.transmat_, hmm.means_, hmm.covars_ = model.hmm()
+        hmm._check()
+        return hmm
 
     def _observation_distribution(self):
         dtype = self._tf_dtype

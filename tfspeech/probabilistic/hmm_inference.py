@@ -205,7 +205,7 @@ def scaled_log_likelihood(startprob, transmat, log_frameprob, valid):
     _, _, total = tf.while_loop(
         lambda t, *_: t < steps,
         lambda t, alpha, total: (t + 1, *advance(t, _vector_matrix(alpha, transmat), alpha, total)),
-        (tf.constant(1), alpha, total))
+        (tf.constant(1), alpha, total), maximum_iterations=steps)  # bound: lets XLA differentiate
     return total + tf.reduce_sum(tf.where(valid, shift[..., 0], tf.zeros_like(total)), axis=0)
 
 
