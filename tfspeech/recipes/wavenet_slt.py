@@ -1,0 +1,240 @@
+"""Train the ``wavenet-slt`` vocoder: a log-mel-conditioned WaveNet on the Festival HTS slt corpus.
+
+::
+
+    python -m tfspeech.recipes.wavenet_slt --run-dir runs/wavenet-slt --steps 60000 --zoo zoo
+
+Builds (or reuses) the corpus, caches its log-mels (``MelConfig()``, the features Tacotron 2
+predicts), trains on seeded random crops, then measures held-out utterances: the log-mel
+distance of the vocoded audio to the reference next to Griffin-Lim's from the same mels, and
+writes listening samples (WAV) under ``<run-dir>/samples``. ``--zoo`` saves the preset.
+
+The run folder survives a kill: ``checkpoint.keras`` (model and optimizer) and
+``progress.json`` are replaced atomically after every ``--steps-per-epoch`` steps, and the same
+command resumes from them. TensorBoard logs go to ``<run-dir>/tensorboard``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from tqdm import tqdm
+
+from tfspeech import zoo
+from tfspeech.audio import MelConfig, griffin_lim, log_mel_spectrogram, mel_to_magnitude, mulaw_decode, save
+from tfspeech.data.corpus import build_corpus
+from tfspeech.data.layout import MANIFEST
+from tfspeech.data.vocoder_pipeline import load_utterances, vocoder_dataset
+from tfspeech.models.wavenet import WaveNet
+
+PRESET_NAME = "wavenet-slt"
+VOICE = "festival:cmu_us_slt_arctic_hts"
+CHECKPOINT = "checkpoint.keras"
+PROGRESS = "progress.json"
+
+# Model sizes. "preset": 2 stacks of 10 layers (receptive field 2,047 samples, 93 ms at
+# 22,050 Hz); "tiny": for tests and smoke runs.
+SIZES = {
+    "preset": dict(
+        residual_channels=64, gate_channels=64, skip_channels=128, layers_per_stack=10, stacks=2,
+        conditioning_channels=64,
+    ),
+    "tiny": dict(
+        residual_channels=8, gate_channels=8, skip_channels=8, layers_per_stack=4, stacks=1,
+        conditioning_channels=8,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfspeech.recipes.wavenet_slt", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--corpus", type=Path, help="a built corpus (default: build the slt corpus, --sentences)")
+    parser.add_argument("--sentences", type=int, default=1000, help="sentences of the built slt corpus")
+    parser.add_argument("--run-dir", type=Path, required=True, help="checkpoints, TensorBoard logs, samples")
+    parser.add_argument("--size", choices=sorted(SIZES), default="preset")
+    parser.add_argument("--steps", type=int, default=60000, help="total training steps")
+    parser.add_argument("--steps-per-epoch", type=int, default=500, help="steps between checkpoints")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--segment-frames", type=int, default=8, help="mel frames per crop (x hop_length samples)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-utterances", type=int, default=4, help="held-out utterances measured and written")
+    parser.add_argument("--eval-frames", type=int, default=200, help="mel frames vocoded per held-out utterance")
+    parser.add_argument("--zoo", type=Path, help="save the trained preset into this zoo folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Runs the recipe; returns the held-out metrics."""
+    args = build_parser().parse_args(argv)
+    for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_frames"):
+        if getattr(args, name) < 1:
+            parser_name = "--" + name.replace("_", "-")
+            raise SystemExit(f"{parser_name} must be at least 1, got {getattr(args, name)}")
+    mel_config = MelConfig()
+    corpus = args.corpus or build_corpus([VOICE], n=args.sentences, seed=args.seed)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+
+    model, done = _restore_or_build(args, mel_config)
+    epochs = math.ceil(args.steps / args.steps_per_epoch)
+    started = time.perf_counter()
+    if done < epochs:
+        if done:
+            print(f"resuming {args.run_dir} at step {done * args.steps_per_epoch}", file=sys.stderr)
+        train = load_utterances(corpus, "train", mel_config, model.quantization_channels)
+        # A resumed run draws other crops than the first epochs did, reproducibly.
+        dataset = vocoder_dataset(
+            corpus, mel_config=mel_config, segment_frames=args.segment_frames, batch_size=args.batch_size,
+            seed=args.seed + 1000 * done, quantization_channels=model.quantization_channels, utterances=train,
+        )
+        model.fit(
+            dataset,
+            epochs=epochs,
+            initial_epoch=done,
+            steps_per_epoch=args.steps_per_epoch,
+            shuffle=False,  # the crops are random already
+            verbose=0,
+            callbacks=[
+                AtomicCheckpoint(args.run_dir, args.steps_per_epoch),
+                keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard"), update_freq=50),
+                TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
+            ],
+        )
+    train_seconds = time.perf_counter() - started
+
+    metrics = evaluate(model, corpus, mel_config, args.eval_utterances, args.eval_frames, args.run_dir / "samples")
+    (args.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(json.dumps(metrics, indent=2))
+    if args.zoo is not None:
+        _save_preset(model, args, corpus, metrics, train_seconds, argv)
+    return metrics
+
+
+def _restore_or_build(args, mel_config: MelConfig) -> tuple[WaveNet, int]:
+    """The checkpointed model and its finished epochs, or a new compiled model and 0."""
+    checkpoint = args.run_dir / CHECKPOINT
+    progress = args.run_dir / PROGRESS
+    if checkpoint.is_file() and progress.is_file():
+        state = json.loads(progress.read_text())
+        if state["steps_per_epoch"] != args.steps_per_epoch:
+            raise SystemExit(
+                f"{args.run_dir} was trained with --steps-per-epoch {state['steps_per_epoch']}; "
+                "resume with the same value or use another --run-dir"
+            )
+        return keras.saving.load_model(checkpoint), int(state["epochs"])
+    model = WaveNet(**SIZES[args.size], mel_config=mel_config.to_dict())
+    model.build_from_preset()
+    compile_args = model.default_compile_args()
+    compile_args["optimizer"] = keras.optimizers.Adam(args.learning_rate, clipnorm=1.0)
+    model.compile(**compile_args)
+    return model, 0
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """After every epoch: ``checkpoint.keras`` then ``progress.json``, each written to a
+    temporary file and renamed, so a kill at any moment leaves a consistent pair."""
+
+    def __init__(self, run_dir: Path, steps_per_epoch: int):
+        super().__init__()
+        self.run_dir, self.steps_per_epoch = run_dir, steps_per_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        partial = self.run_dir / f".partial-{CHECKPOINT}"
+        self.model.save(partial)
+        os.replace(partial, self.run_dir / CHECKPOINT)
+        state = {"epochs": epoch + 1, "steps_per_epoch": self.steps_per_epoch, "loss": float(logs["loss"])}
+        partial = self.run_dir / f".partial-{PROGRESS}"
+        partial.write_text(json.dumps(state) + "\n")
+        os.replace(partial, self.run_dir / PROGRESS)
+
+
+class TqdmProgress(keras.callbacks.Callback):
+    """A tqdm bar over all training steps, showing the latest loss (nats per sample)."""
+
+    def __init__(self, total: int, initial: int):
+        super().__init__()
+        self.bar = tqdm(total=total, initial=initial, desc="training", unit="step")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+def log_mel_distance(waveform, reference_log_mel, mel_config: MelConfig) -> float:
+    """RMS difference (nats) between the log-mel of ``waveform`` and a reference log-mel,
+    over the reference's frames."""
+    log_mel = log_mel_spectrogram(np.asarray(waveform, np.float32), mel_config).numpy()
+    frames = min(log_mel.shape[0], reference_log_mel.shape[0])
+    return float(np.sqrt(np.mean((log_mel[:frames] - reference_log_mel[:frames]) ** 2)))
+
+
+def evaluate(model: WaveNet, corpus, mel_config: MelConfig, count: int, max_frames: int, samples_dir: Path) -> dict:
+    """Vocodes ``count`` held-out ("test") utterances (their first ``max_frames`` frames) with
+    the model and with Griffin-Lim; writes the WAVs; returns the mean log-mel distances of
+    both to the utterances' own log-mels (the vocoder's input)."""
+    held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[:count]
+    distances = {"wavenet": [], "griffin_lim": []}
+    for utterance in tqdm(held_out, desc="vocoding held-out utterances", unit="utt"):
+        mel = utterance.mel[:max_frames]
+        samples = min(utterance.num_samples, mel.shape[0] * mel_config.hop_length)
+        # The reference as the model hears it: mu-law audio, decoded (for listening only).
+        reference = mulaw_decode(utterance.classes[:samples].astype(np.int32), model.quantization_channels).numpy()
+        vocoded = model.generate(mel, seed=0)[0][:samples]
+        magnitude = mel_to_magnitude(np.exp(mel), mel_config)
+        baseline = griffin_lim(magnitude, mel_config)[0].numpy()[:samples]
+        for name, waveform in (("reference", reference), ("wavenet", vocoded), ("griffin_lim", baseline)):
+            save(samples_dir / f"{utterance.id}-{name}.wav", np.clip(waveform, -1, 1), mel_config.sample_rate)
+        distances["wavenet"].append(log_mel_distance(vocoded, mel, mel_config))
+        distances["griffin_lim"].append(log_mel_distance(baseline, mel, mel_config))
+    return {
+        "held_out_utterances": len(held_out),
+        "log_mel_distance_wavenet": float(np.mean(distances["wavenet"])),
+        "log_mel_distance_griffin_lim": float(np.mean(distances["griffin_lim"])),
+    }
+
+
+def _save_preset(model, args, corpus, metrics, train_seconds, argv) -> None:
+    fingerprint = hashlib.sha256((Path(corpus) / MANIFEST).read_bytes()).hexdigest()
+    command = "python -m tfspeech.recipes.wavenet_slt " + shlex.join(argv if argv is not None else sys.argv[1:])
+    measure = f"{command} (evaluation on the corpus 'test' split, first {args.eval_frames} frames)"
+    folder = zoo.save_preset(
+        model,
+        PRESET_NAME,
+        root=args.zoo,
+        data={"corpus": VOICE, "sentences": args.sentences, "fingerprint": f"sha256:{fingerprint}"},
+        training={
+            "command": command,
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "segment_samples": args.segment_frames * model.hop_length,
+            "wall_time_s": round(train_seconds, 1),
+            "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        },
+        metrics={
+            "log_mel_distance": {"value": metrics["log_mel_distance_wavenet"], "command": measure},
+            "log_mel_distance_griffin_lim": {"value": metrics["log_mel_distance_griffin_lim"], "command": measure},
+        },
+        overwrite=True,
+    )
+    print(f"saved preset {PRESET_NAME} to {folder}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
