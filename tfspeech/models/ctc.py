@@ -76,7 +76,7 @@ class CTCRecognizer(keras.Model):
 
         self.spec_augment = SpecAugment(**spec_augment, name="spec_augment") if spec_augment else None
         self.convs = [
-            keras.layers.Conv1D(conv_filters, conv_kernel_size, strides=stride, padding="same",
+            keras.layers.Conv1D(conv_filters, conv_kernel_size, strides=stride, padding="valid",
                                 activation="relu", name=f"conv_{i}")
             for i, stride in enumerate(self.conv_strides)
         ]
@@ -95,7 +95,7 @@ class CTCRecognizer(keras.Model):
         return math.prod(self.conv_strides)
 
     def output_lengths(self, num_frames):
-        """Logit frames for ``num_frames`` input frames (``ceil`` per strided 'same' conv)."""
+        """Logit frames for ``num_frames`` input frames (``ceil(frames / stride)`` per conv)."""
         lengths = tf.cast(num_frames, tf.int32)
         for stride in self.conv_strides:
             lengths = (lengths + stride - 1) // stride
@@ -105,7 +105,7 @@ class CTCRecognizer(keras.Model):
         shape = (None, None, self.n_mels)
         for conv, norm in zip(self.convs, self.conv_norms):
             conv.build(shape)
-            shape = conv.compute_output_shape(shape)
+            shape = (None, None, self.conv_filters)
             norm.build(shape)
         for rnn in self.rnns:
             rnn.build(shape)
@@ -124,15 +124,23 @@ class CTCRecognizer(keras.Model):
         x = _normalize(log_mel, mask)
         if self.spec_augment is not None:
             x = self.spec_augment(x, lengths=num_frames, training=training)
-        for conv, norm in zip(self.convs, self.conv_norms):
-            x = norm(conv(x))
-        out_mask = None
-        if num_frames is not None:
-            out_mask = tf.sequence_mask(self.output_lengths(num_frames), tf.shape(x)[1])
-            x = x * tf.cast(out_mask, x.dtype)[:, :, None]
+        lengths = num_frames
+        for conv, norm, stride in zip(self.convs, self.conv_norms, self.conv_strides):
+            x = norm(conv(self._pad(x)))
+            if lengths is not None:
+                lengths = (lengths + stride - 1) // stride
+                x = x * tf.cast(tf.sequence_mask(lengths, tf.shape(x)[1]), x.dtype)[:, :, None]
+        out_mask = None if lengths is None else tf.sequence_mask(lengths, tf.shape(x)[1])
         for rnn, dropout in zip(self.rnns, self.dropouts):
             x = dropout(rnn(x, mask=out_mask, training=training), training=training)
         return self.classifier(x)
+
+    def _pad(self, x):
+        """Zero padding so a 'valid' strided conv gives ``ceil(frames / stride)`` frames, with
+        a left pad that does not depend on the length (unlike 'same'): a padded batch then
+        computes exactly what each utterance alone computes (padded frames are zeros)."""
+        left = (self.conv_kernel_size - 1) // 2
+        return tf.pad(x, [[0, 0], [left, self.conv_kernel_size - 1 - left], [0, 0]])
 
     def _unpack(self, inputs):
         if isinstance(inputs, dict):
