@@ -42,6 +42,10 @@ def test_config_and_keras_file_round_trip(model, tmp_path):
     tts_checks.check_config_and_keras_file_round_trip(model, tmp_path)
 
 
+def test_zoo_round_trip_gives_a_model_ready_for_fit(model, tmp_path):
+    tts_checks.check_zoo_round_trip_gives_a_model_ready_for_fit(model, tmp_path)
+
+
 def test_one_training_step_lowers_the_loss():
     tts_checks.check_one_training_step_lowers_the_loss(make)
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfspeech import export
+from tfspeech import export, zoo
 from tfspeech.data.tts_pipeline import stop_targets
 from tfspeech.models.attention_tts import frames_to_steps, steps_to_frames
 from tfspeech.runtime.litert_runner import LiteRTRunner
@@ -55,6 +55,17 @@ def check_config_and_keras_file_round_trip(model, tmp_path):
     for other in (clone, reloaded):
         for key, value in other(x, training=False).items():
             np.testing.assert_array_equal(value.numpy(), expected[key].numpy(), err_msg=key)
+
+
+def check_zoo_round_trip_gives_a_model_ready_for_fit(model, tmp_path):
+    x, _ = batch(model)
+    expected = model(x, training=False)
+    zoo.save_preset(model, "tiny-tts", root=tmp_path, data={"fingerprint": "none"},
+                    training={"command": "tests"}, metrics={})
+    loaded = zoo.load("tiny-tts", root=tmp_path)
+    assert loaded.optimizer is not None and not loaded.optimizer.built  # compiled, not yet trained
+    for key, value in loaded(x, training=False).items():
+        np.testing.assert_array_equal(value.numpy(), expected[key].numpy(), err_msg=key)
 
 
 def check_one_training_step_lowers_the_loss(make):

@@ -1,0 +1,221 @@
+"""The training run behind the TTS recipes (``python -m tfspeech.recipes.tacotron2_slt`` ...).
+
+A recipe fixes a preset's model config, voice and schedule; this module turns it into a
+``model.fit`` run on the ``tfspeech.data.tts_pipeline`` batches of a built corpus:
+
+- resumable: training is cut into "epochs" of ``--checkpoint-every`` steps, each ending in
+  a ``keras.callbacks.BackupAndRestore`` checkpoint (weights, optimizer, epoch), so a
+  killed run, started again with the same command, loses at most one interval; a finished
+  run started again does nothing;
+- observable: Keras' progress bar, TensorBoard scalars (every loss term) and, at every
+  checkpoint, images of one utterance's alignment and mels (``<out>/logs``);
+- distributable: ``--strategy mirrored`` (all local GPUs) or ``multi-worker`` (machines
+  listed in ``TF_CONFIG``) run the same code under ``tf.distribute``; ``--batch-size`` is
+  the global batch.
+
+Outputs in ``--out``: ``model.keras`` (the trained model), ``training.json`` (command,
+steps, wall time, hardware, data fingerprint; rewritten at every checkpoint), ``backup/``
+and ``logs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfspeech.audio.features import MelConfig
+from tfspeech.data.corpus import build_corpus, default_cache_dir
+from tfspeech.data.layout import MANIFEST, read_corpus
+from tfspeech.data.tts_pipeline import tts_dataset
+from tfspeech.plots import matrix_png
+from tfspeech.text import TextEncoder
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A preset's training: model class and exact config, voice, schedule."""
+
+    preset: str
+    module: str
+    model_class: type
+    config: dict = field(repr=False)
+    voice: str
+    steps: int
+    batch_size: int
+    checkpoint_every: int
+    linear: bool = False  # Tacotron's linear-spectrogram targets
+
+    def build_model(self) -> keras.Model:
+        model = self.model_class(**self.config)
+        model.build()
+        return model
+
+
+def main(recipe: Recipe, argv: list[str] | None = None) -> int:
+    """Command line of a recipe module (see ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {recipe.module}",
+        description=f"Train the {recipe.preset} preset ({recipe.model_class.__name__}) on the {recipe.voice} "
+                    "corpus. Run the same command again to resume after an interruption.")
+    parser.add_argument("--corpus", type=Path,
+                        help=f"a built corpus folder (default: build one with every WordNet sentence for "
+                             f"{recipe.voice}, cached)")
+    parser.add_argument("--out", type=Path, help=f"run folder (default: <cache>/runs/{recipe.preset})")
+    parser.add_argument("--steps", type=int, default=recipe.steps, help="optimizer steps (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=recipe.batch_size,
+                        help="global batch size (default: %(default)s)")
+    parser.add_argument("--checkpoint-every", type=int, default=recipe.checkpoint_every,
+                        help="steps between checkpoints and TensorBoard images (default: %(default)s)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
+                        help="tf.distribute strategy: default (one device), mirrored (local GPUs), "
+                             "multi-worker (TF_CONFIG machines)")
+    parser.add_argument("--seed", type=int, default=0, help="weights and data order (default: %(default)s)")
+    args = parser.parse_args(argv)
+    for name in ("steps", "batch_size", "checkpoint_every"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    corpus = args.corpus if args.corpus is not None else build_corpus([recipe.voice], n=None)
+    out = args.out if args.out is not None else default_cache_dir() / "runs" / recipe.preset
+    train(recipe, corpus, out, steps=args.steps, batch_size=args.batch_size,
+          checkpoint_every=args.checkpoint_every, strategy=args.strategy, seed=args.seed)
+    print(f"trained model: {Path(out) / 'model.keras'}")
+    return 0
+
+
+def train(recipe: Recipe, corpus_dir, out_dir, *, steps: int, batch_size: int, checkpoint_every: int,
+          strategy: str = "default", seed: int = 0, verbose: int = 1) -> keras.Model:
+    """Trains (or resumes) ``recipe``'s model on ``corpus_dir``; returns the trained model.
+
+    ``steps`` is rounded up to a multiple of ``checkpoint_every``.
+    """
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    if not (corpus_dir / MANIFEST).is_file():
+        raise FileNotFoundError(f"{corpus_dir} is not a built corpus (no {MANIFEST}); build one with "
+                                f"`tfspeech corpus build --voices {recipe.voice}`")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    distribution = make_strategy(strategy)
+    keras.utils.set_random_seed(seed)
+    config = recipe.config
+    train_data = _dataset(recipe, corpus_dir, "train", batch_size, seed, shuffle=True)
+    validation = _dataset(recipe, corpus_dir, "validation", batch_size, seed, shuffle=False)
+    with distribution.scope():
+        model = recipe.build_model()
+        model.compile(**model.default_compile_args())
+    epochs = math.ceil(steps / checkpoint_every)
+    image_batch = next(iter((validation or train_data).take(1)))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out_dir / "backup"), save_freq="epoch", delete_checkpoint=False),
+        keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq=max(1, min(50, checkpoint_every))),
+        AlignmentImages(out_dir / "logs" / "images", image_batch),
+        RunRecord(out_dir / "training.json", recipe, corpus_dir, batch_size, checkpoint_every, strategy,
+                  distribution),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    model.fit(train_data.repeat(), epochs=epochs, steps_per_epoch=checkpoint_every, callbacks=callbacks,
+              validation_data=validation, shuffle=False, verbose=verbose)
+    model.save(out_dir / "model.keras")
+    return model
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """``default`` (the current device), ``mirrored`` (all local GPUs, else the CPU) or ``multi-worker``."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy multi-worker needs TF_CONFIG (the cluster's workers and this one's "
+                             "index) in the environment of every worker; see tf.distribute.MultiWorkerMirroredStrategy")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
+
+
+def corpus_fingerprint(corpus_dir) -> str:
+    """sha256 of the corpus manifest (engines, arguments, every wav's sha256)."""
+    return hashlib.sha256((Path(corpus_dir) / MANIFEST).read_bytes()).hexdigest()
+
+
+def _dataset(recipe: Recipe, corpus_dir: Path, split: str, batch_size: int, seed: int, shuffle: bool):
+    """The split's batches, or None for an empty validation split (tiny corpora)."""
+    if split == "validation" and not read_corpus(corpus_dir, split):
+        return None
+    config = recipe.config
+    return tts_dataset(corpus_dir, split, symbols=config.get("symbols", "characters"),
+                       mel_config=MelConfig.from_dict(config.get("mel_config", {})),
+                       reduction_factor=config.get("reduction_factor", 1), batch_size=batch_size, shuffle=shuffle,
+                       seed=seed, linear=recipe.linear, max_frames=config.get("max_frames"),
+                       speakers=[recipe.voice])
+
+
+class AlignmentImages(keras.callbacks.Callback):
+    """At every epoch end, TensorBoard images of the first utterance of ``batch`` (teacher-forced):
+    its alignment (text × decoder steps) and its target and predicted mels."""
+
+    def __init__(self, log_dir, batch):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.inputs, self.targets = batch
+
+    def on_epoch_end(self, epoch, logs=None):
+        outputs = self.model(self.inputs, training=False)
+        text_length = int(np.sum(self.inputs["text"][0].numpy() != TextEncoder.pad_id))
+        frames = int(self.inputs["mel_lengths"][0])
+        steps = math.ceil(frames / self.model.reduction_factor)
+        alignment = outputs["alignments"][0, :steps, :text_length].numpy()
+        mels = [self.targets["mels"][0, :frames].numpy().T, outputs["mels"][0, :frames].numpy().T]
+        step = int(self.model.optimizer.iterations.numpy())
+        with self.writer.as_default(step=step):
+            tf.summary.image("alignment", _image(matrix_png(alignment.T, ["alignment"], "decoder step", "text")))
+            tf.summary.image("mels", _image(matrix_png(mels, ["target", "predicted"], "frame", "mel bin")))
+        self.writer.flush()
+
+
+class RunRecord(keras.callbacks.Callback):
+    """Writes ``training.json`` at every epoch end: steps so far, cumulative wall time, last logs."""
+
+    def __init__(self, path, recipe: Recipe, corpus_dir: Path, batch_size, checkpoint_every, strategy, distribution):
+        super().__init__()
+        self.path = Path(path)
+        earlier = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.previous_wall_time = float(earlier.get("wall_time_s", 0.0))
+        self.record = {
+            "preset": recipe.preset,
+            "command": f"python -m {recipe.module} --corpus <{corpus_dir.name}> --batch-size {batch_size} "
+                       f"--checkpoint-every {checkpoint_every} --strategy {strategy}",
+            "batch_size": batch_size,
+            "data": {"corpus": corpus_dir.name, "voice": recipe.voice, "fingerprint": corpus_fingerprint(corpus_dir)},
+            "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+                         "cpu_count": os.cpu_count(), "replicas": distribution.num_replicas_in_sync,
+                         "gpus": len(tf.config.list_physical_devices("GPU"))},
+        }
+
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        steps = int(self.model.optimizer.iterations.numpy())
+        record = {**self.record, "steps": steps,
+                  "wall_time_s": round(self.previous_wall_time + time.monotonic() - self.start, 1),
+                  "logs": {k: float(v) for k, v in (logs or {}).items()}}
+        record["command"] = f"{self.record['command']} --steps {steps}"
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        partial.write_text(json.dumps(record, indent=1) + "\n")
+        os.replace(partial, self.path)
+
+
+def _image(png: bytes) -> tf.Tensor:
+    return tf.image.decode_png(png, channels=4)[tf.newaxis]
