@@ -5,10 +5,10 @@ Diagonal covariances, K = 8 states, D = 4 features, data sampled from a fixed ra
 starts from the same parameters (``init_params=""``) and runs exactly ``--n-iter`` EM
 iterations (``tol=-inf``). Each implementation runs in its own subprocess: one untimed
 warm-up fit ("cold": imports done, includes tracing and XLA compilation for tfspeech), then
-``--repeats`` timed fits; the table gives the median. Peak RSS is the child's
-``ru_maxrss`` from ``os.wait4`` (``RUSAGE_CHILDREN`` would report the largest child of all),
-beside the peak right after imports and data generation; the parent stays small (no
-hmmlearn or TensorFlow import) because Linux carries the forked image's peak across exec.
+``--repeats`` timed fits; the table gives the median. Peak RSS is the child's own high-water
+mark (``VmHWM`` of ``/proc/self/status``) at the end and right after imports and data
+generation. (``getrusage`` ``ru_maxrss`` is not used: Linux carries the forking parent's
+peak across ``exec`` into it, and ``RUSAGE_CHILDREN`` is the largest of all children.)
 Prints a Markdown table.
 
     python benchmarks/bench_hmm.py [--repeats 5] [--n-iter 10] [--scan]
@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -81,7 +80,10 @@ def _model(implementation, n_iter):
 
 
 def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size (MB) since its ``exec``."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def run_child(implementation, scenario, repeats, n_iter):
@@ -98,23 +100,19 @@ def run_child(implementation, scenario, repeats, n_iter):
         times.append(time.perf_counter() - start)
     print(json.dumps({"cold": times[0], "times": times[1:], "iterations": len(model.monitor_.history),
                       "log_likelihood": model.monitor_.history[-1],
-                      "rss_after_import": rss_after_import}))
+                      "rss_after_import": rss_after_import, "peak_rss": _peak_rss_mb()}))
 
 
 def run_in_subprocess(implementation, scenario, repeats, n_iter):
-    """Run :func:`run_child` in a fresh interpreter; its result plus the child's peak RSS (MB)."""
+    """Run :func:`run_child` in a fresh interpreter and return its result."""
     command = [sys.executable, "-m", "benchmarks.bench_hmm", "--child", implementation, scenario,
                "--repeats", str(repeats), "--n-iter", str(n_iter)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"{implementation} on scenario {scenario} failed (status {status}).")
-    result = json.loads(output.decode().strip().splitlines()[-1])
-    result["peak_rss"] = usage.ru_maxrss / 1024
-    return result
+    completed = subprocess.run(command, capture_output=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if completed.returncode != 0:
+        raise RuntimeError(f"{implementation} on scenario {scenario} failed:\n"
+                           f"{completed.stderr.decode()[-2000:]}")
+    return json.loads(completed.stdout.decode().strip().splitlines()[-1])
 
 
 def compare_scan(length=20_000, repeats=5):
@@ -202,8 +200,6 @@ def main(argv=()):
 
     from tqdm import tqdm
 
-    # Versions from metadata: importing the libraries here would raise every child's peak RSS
-    # (Linux carries ru_maxrss of the forked parent image across exec).
     print(f"GaussianHMM diag EM, K = {N_STATES}, D = {N_FEATURES}, {args.n_iter} iterations, same init; "
           f"median of {args.repeats} fits after one warm-up. hmmlearn {version('hmmlearn')}, "
           f"TensorFlow {_tensorflow_version()}. Start: {_conditions()}.\n")
