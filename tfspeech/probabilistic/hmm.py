@@ -301,6 +301,11 @@ class _BaseHMM:
             for _ in range(self.n_iter):
                 log_likelihood, posteriors, start_counts, transition_counts = (
                     self._forward_backward(data))
+                if np.isnan(float(log_likelihood)):
+                    raise ValueError(
+                        f"EM iteration {self.monitor_.iter + 1} gave a NaN log-likelihood; the "
+                        "parameters degenerated. Use a larger covariance prior (covars_prior) "
+                        "or min_covar, fewer components, or scaled data.")
                 emission_stats = self._emission_statistics(data.X, posteriors)
                 if "s" in self.params:
                     self.startprob_ = _dirichlet_map(
@@ -314,6 +319,7 @@ class _BaseHMM:
                 bar.set_postfix(log_likelihood=f"{float(log_likelihood):.6g}")
                 if self.monitor_.converged:
                     break
+        self._check()
         return self
 
     # -------------------------------------------------------------- criteria and sampling
