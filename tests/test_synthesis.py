@@ -1,0 +1,73 @@
+"""tfspeech.synthesis with tiny untrained models: sentence splitting, audio assembly, clear errors."""
+
+import keras
+import numpy as np
+import pytest
+
+from tests.models import tts_checks
+from tfspeech import zoo
+from tfspeech.models.tacotron import Tacotron
+from tfspeech.models.tacotron2 import Tacotron2
+from tfspeech.synthesis import SENTENCE_PAUSE_S, split_sentences, synthesize
+from tfspeech.text import UnknownSymbolsError
+
+MEL_CONFIG = {"n_fft": 256, "win_length": 256, "hop_length": 64, "n_mels": 8}
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    model = Tacotron2(embedding_dim=8, encoder_filters=8, encoder_kernel_size=3, encoder_layers=1, encoder_rnn_units=4,
+                      attention_units=4, attention_options={"filters": 2, "kernel_size": 3}, prenet_units=(8,),
+                      attention_rnn_units=8, decoder_rnn_units=8, postnet_filters=4, postnet_layers=2,
+                      mel_config=MEL_CONFIG, reduction_factor=2, max_frames=10)
+    model.build()
+    tts_checks.set_stop_bias(model, -30.0)  # every sentence runs to the 10-frame guard
+    return model
+
+
+def test_sentences_are_split_after_normalization():
+    assert split_sentences("Dr. Smith paid $3.50. Did he? Yes!") == [
+        "doctor smith paid three dollars and fifty cents.", "did he?", "yes!"]
+    assert split_sentences("No final stop") == ["no final stop"]
+
+
+def test_one_alignment_per_sentence_and_pauses_between(model):
+    with pytest.warns(UserWarning, match=r"sentence\(s\) \[1, 2\] did not end within"):
+        waveform, rate, alignments = synthesize("Hello there. How are you?", model=model, griffin_lim_iters=2)
+    assert rate == 22050 and waveform.dtype == np.float32 and np.abs(waveform).max() <= 1.0
+    assert [a.shape for a in alignments] == [(5, len("hello there.") + 1), (5, len("how are you?") + 1)]
+    pause = int(SENTENCE_PAUSE_S * rate)
+    assert waveform.shape == (2 * (10 - 1) * 64 + pause,)
+    assert np.all(waveform[9 * 64:9 * 64 + pause] == 0.0)
+
+
+def test_tacotron_speaks_through_its_linear_spectrogram():
+    keras.utils.set_random_seed(0)
+    model = Tacotron(embedding_dim=8, encoder_prenet_units=(8, 4), encoder_bank_size=2, encoder_bank_filters=4,
+                     encoder_highway_layers=1, encoder_highway_units=4, encoder_rnn_units=4, attention_units=4,
+                     prenet_units=(8, 4), attention_rnn_units=8, decoder_units=8, postnet_bank_size=2,
+                     postnet_bank_filters=4, postnet_projection_units=4, postnet_highway_layers=1,
+                     postnet_highway_units=4, postnet_rnn_units=4, mel_config=MEL_CONFIG, max_frames=6)
+    model.build()
+    tts_checks.set_stop_bias(model, 30.0)  # stops after its first step: 2 frames
+    waveform, _, (alignment,) = synthesize("Hi.", model=model, griffin_lim_iters=2)
+    assert waveform.shape == ((2 - 1) * 64,) and alignment.shape == (1, 4)
+
+
+@pytest.mark.parametrize("text, error, message", [
+    ("", ValueError, "empty"),
+    ("   \n", ValueError, "empty"),
+    ("... !", ValueError, "nothing to speak"),
+    ("Snow \u2603 and fire \U0001F525.", UnknownSymbolsError, r"\(U\+2603\) at 5; .* \(U\+1F525\) at 16"),
+])
+def test_bad_text_is_a_clear_error(model, text, error, message):
+    with pytest.raises(error, match=message):
+        synthesize(text, model=model)
+
+
+def test_unknown_vocoder_and_missing_preset(model):
+    with pytest.raises(ValueError, match="griffin-lim"):
+        synthesize("Hi.", model=model, vocoder="wavenet")
+    with pytest.raises(zoo.PresetNotFoundError):
+        synthesize("Hi.", preset="no-such-preset")
