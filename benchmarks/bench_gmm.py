@@ -5,7 +5,8 @@ precisions) for both, ``max_iter`` iterations with ``tol=0`` so every run does a
 Each fit runs in its own subprocess; the table gives the median and the spread over
 ``--repeats`` runs, the final mean log-likelihood (nats per sample), and the peak RSS of
 each subprocess (``os.wait4``'s ``ru_maxrss``; "fit" is the part above the RSS before the
-fit, i.e. after imports and data generation). tfspeech's "cold" time includes tracing and
+fit, i.e. after imports and data generation). "fit CPU s" is the process's CPU time during
+the fit (all threads): a figure less sensitive than wall time to other load on the machine. tfspeech's "cold" time includes tracing and
 XLA compilation (a fresh process); "warm" is a second fit in the same process.
 
     python -m benchmarks.bench_gmm                                  # N=200,000, D=16, K=32, 20 iterations, 5 runs
@@ -62,15 +63,16 @@ def worker(args):
         tf.constant(0.0).numpy()  # start the TensorFlow runtime (once per process, like an import)
         settings.update(dtype=args.dtype, jit_compile=not args.no_jit)
     rss_before_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
+    times, cpu_times = [], []
     for _ in range(2 if args.worker == "tfspeech" else 1):
         model = GaussianMixture(args.components, **settings)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tol=0 never converges: ConvergenceWarning by design
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             model.fit(X)
             times.append(time.perf_counter() - start)
-    print(json.dumps({"seconds": times, "score": float(model.score(X)),
+            cpu_times.append(time.process_time() - cpu_start)
+    print(json.dumps({"seconds": times, "cpu_seconds": cpu_times, "score": float(model.score(X)),
                       "lower_bounds": [float(v) for v in model.lower_bounds_],
                       "rss_before_fit_kib": rss_before_fit}))
 
@@ -123,9 +125,11 @@ def main(argv=()):
                                ("tfspeech", "tfspeech, warm", 1)):
         seconds = [r["seconds"][index] for r in runs[name]]
         median = statistics.median(seconds)
+        cpu = statistics.median(r["cpu_seconds"][index] for r in runs[name])
         peak = statistics.median(r["peak_rss_kib"] for r in runs[name]) * mib
         fit_part = statistics.median(r["peak_rss_kib"] - r["rss_before_fit_kib"] for r in runs[name]) * mib
         rows.append(f"| {label} | {median:.2f} | {min(seconds):.2f}–{max(seconds):.2f} | {reference / median:.1f}x | "
+                    f"{cpu:.2f} | "
                     f"{runs[name][0]['score']:.6f} | {peak:.0f} | {fit_part:.0f} |")
     ll_difference = max(abs(a["score"] - b["score"]) for a, b in zip(runs["tfspeech"], runs["scikit-learn"]))
     trajectory = max(np.max(np.abs(np.subtract(a["lower_bounds"], b["lower_bounds"])))
@@ -137,9 +141,9 @@ def main(argv=()):
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after; {time.strftime('%Y-%m-%d')}.")
     print()
-    print("| implementation | fit s (median) | range | speed vs scikit-learn | final mean log-lik | "
+    print("| implementation | fit s (median) | range | speed vs scikit-learn | fit CPU s | final mean log-lik | "
           "peak RSS MiB | RSS added by fit MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print()
     print(f"max |final mean log-likelihood difference| = {ll_difference:.2e} nats/sample "
