@@ -15,7 +15,7 @@ def make(**overrides):
     config = dict(
         embedding_dim=12, encoder_prenet_units=(12, 8), encoder_prenet_dropout=0.0, encoder_bank_size=3,
         encoder_bank_filters=4, encoder_highway_layers=2, encoder_highway_units=8, encoder_rnn_units=6,
-        attention_units=8, prenet_units=(16, 8), prenet_inference_dropout=False, attention_rnn_units=16,
+        attention_units=8, prenet_units=(16, 8), attention_rnn_units=16,
         decoder_units=16, postnet_bank_size=3, postnet_bank_filters=4, postnet_projection_units=8,
         postnet_highway_layers=1, postnet_highway_units=8, postnet_rnn_units=5, mel_config=MEL_CONFIG,
         reduction_factor=2, max_frames=8)

@@ -13,7 +13,7 @@ def make(**overrides):
     config = dict(
         embedding_dim=12, encoder_filters=12, encoder_kernel_size=3, encoder_layers=2, encoder_dropout=0.0,
         encoder_rnn_units=6, attention_units=8, attention_options={"filters": 4, "kernel_size": 5},
-        prenet_units=(16, 8), prenet_dropout=0.5, prenet_inference_dropout=False, attention_rnn_units=16,
+        prenet_units=(16, 8), prenet_dropout=0.5, attention_rnn_units=16,
         decoder_rnn_units=16, decoder_dropout=0.0, postnet_filters=8, postnet_kernel_size=3, postnet_layers=3,
         postnet_dropout=0.0, mel_config={"n_mels": 6}, reduction_factor=2, max_frames=8)
     model = Tacotron2(**{**config, **overrides})

@@ -1,8 +1,8 @@
 """Checks every attention-decoder TTS model must pass (used by test_tacotron2.py and test_tacotron.py).
 
-They take ``model``, a tiny built model with r = 2, ``max_frames=8``, prenet dropout off at
-inference (deterministic outputs) and other dropouts 0, whose weights may be changed; or
-``make(**overrides)``, a factory of such models, freshly seeded.
+They take ``model``, a tiny built model with r = 2, ``max_frames=8``, the prenet's inference
+dropout on (its masks are a seeded table: outputs are deterministic) and other dropouts 0,
+whose weights may be changed; or ``make(**overrides)``, a factory of such models, freshly seeded.
 """
 
 from __future__ import annotations
@@ -156,9 +156,9 @@ def check_tflite_export_and_step_signature(model, tmp_path):
     state = {name: encoded[name] for name in state_names}
     frame = np.zeros((1, model.n_mels), np.float32)
     frames = []
-    for _ in range(4):
-        out = runner.run_signature("step", previous_frame=frame, memory=encoded["memory"], keys=encoded["keys"],
-                                   text_mask=encoded["text_mask"], **state)
+    for step in range(4):
+        out = runner.run_signature("step", previous_frame=frame, step=np.int32(step), memory=encoded["memory"],
+                                   keys=encoded["keys"], text_mask=encoded["text_mask"], **state)
         state = {name: out[name] for name in state_names}
         frames.append(out["frames"][0])
         frame = out["frames"][:, -1]

@@ -1,16 +1,19 @@
 """The decoder prenet: fully connected ReLU layers with dropout that stays on at inference.
 
 Tacotron 2 keeps the prenet's dropout on at inference: it is the only source of variation
-in the output and helps the attention generalize. The dropout mask comes from TensorFlow's
-``tf.random.uniform`` with an op-level ``seed`` rather than ``keras.random``: Keras draws
-through stateless random ops, which LiteRT has no builtin kernel for, while
-``RandomUniform`` converts to the builtin ``RANDOM_UNIFORM``. With ``seed`` set and
-``tf.random.set_seed`` called first, the masks repeat exactly (tests).
+in the output and helps the attention generalize. In training the masks are random
+(``keras.random.dropout``). At inference they come from a fixed pseudo-random table drawn
+from ``seed`` (``mask_period`` rows of 0/1 per layer): decoder step ``s`` uses row
+``s mod mask_period``. The same text thus gives the same audio, and the exported graph
+is a table lookup that LiteRT runs bit for bit like TensorFlow (LiteRT has no builtin
+for stateless random ops, and its stateful ``RANDOM_UNIFORM`` draws other numbers than
+TensorFlow's), so exports keep the dropout and still pass their parity checks.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -22,19 +25,24 @@ class Prenet(keras.layers.Layer):
         units: sizes of the ReLU layers.
         rate: dropout rate after each layer.
         inference_dropout: keep dropout on when ``training`` is False (the paper's setting);
-            False gives a deterministic prenet (parity checks, reproducible outputs).
-        seed: op-level seed of the dropout masks (layer ``i`` uses ``seed + i``).
+            then ``call`` needs the decoder ``step``.
+        seed: seeds the training masks' generator and the inference mask table.
+        mask_period: rows of the inference mask table.
     """
 
-    def __init__(self, units=(256, 256), rate: float = 0.5, inference_dropout: bool = True,
-                 seed: int | None = None, **kwargs):
+    def __init__(self, units=(256, 256), rate: float = 0.5, inference_dropout: bool = True, seed: int = 0,
+                 mask_period: int = 512, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"prenet dropout rate must be in [0, 1), got {rate}")
         self.units, self.rate = tuple(units), rate
-        self.inference_dropout, self.seed = inference_dropout, seed
+        self.inference_dropout, self.seed, self.mask_period = inference_dropout, seed, mask_period
         self.dense_layers = [keras.layers.Dense(n, activation="relu", name=f"dense_{i}")
                              for i, n in enumerate(self.units)]
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        rng = np.random.default_rng(seed)
+        self.inference_masks = [(rng.random((mask_period, n)) >= rate).astype(np.float32) / (1.0 - rate)
+                                for n in self.units]
 
     def build(self, input_shape):
         size = input_shape[-1]
@@ -42,15 +50,19 @@ class Prenet(keras.layers.Layer):
             layer.build((None, size))
             size = units
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, step=None):
+        """``step``: the decoder step, a scalar for ``(batch, features)`` inputs or ``(steps,)``
+        for ``(batch, steps, features)``; needed at inference when ``inference_dropout``."""
         x = inputs
-        dropout = self.rate > 0.0 and (bool(training) or self.inference_dropout)
-        for i, layer in enumerate(self.dense_layers):
+        table_dropout = not training and self.inference_dropout and self.rate > 0.0
+        if table_dropout and step is None:
+            raise ValueError("Prenet with inference_dropout needs the decoder step at inference: call(x, step=s)")
+        for layer, masks in zip(self.dense_layers, self.inference_masks):
             x = layer(x)
-            if dropout:
-                seed = None if self.seed is None else self.seed + i
-                keep = tf.random.uniform(tf.shape(x), dtype=x.dtype, seed=seed) >= self.rate
-                x = tf.where(keep, x / (1.0 - self.rate), tf.zeros_like(x))
+            if training and self.rate > 0.0:
+                x = keras.random.dropout(x, self.rate, seed=self.seed_generator)
+            elif table_dropout:
+                x = x * tf.gather(tf.constant(masks), tf.math.floormod(step, self.mask_period))
         return x
 
     def compute_output_shape(self, input_shape):
@@ -58,4 +70,4 @@ class Prenet(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": list(self.units), "rate": self.rate,
-                "inference_dropout": self.inference_dropout, "seed": self.seed}
+                "inference_dropout": self.inference_dropout, "seed": self.seed, "mask_period": self.mask_period}

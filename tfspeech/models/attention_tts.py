@@ -16,8 +16,8 @@ runs them:
   the whole utterance converts to TFLite with builtin ops);
 - export (``export_signatures``): ``synthesize`` (ids → mels, lengths, alignments, stop
   probabilities, as ``infer``), and for streaming hosts ``encode`` (ids → memory and the initial decoder
-  state), ``step`` (previous frame + state → r frames, stop probability, alignment, next
-  state) and ``postprocess`` (decoder mels → final outputs).
+  state), ``step`` (previous frame, step number and state → r frames, stop probability,
+  alignment, next state) and ``postprocess`` (decoder mels → final outputs).
 
 Reduction factor r: decoder step ``s`` emits frames ``s·r .. s·r + r - 1``; its input is the
 last frame of step ``s - 1`` (a zero "go" frame first).
@@ -67,8 +67,8 @@ class AttentionTTS(keras.Model):
         attention: ``"content"``, ``"location"`` or ``"gmm"``; ``attention_units`` its size,
             ``attention_options`` its other arguments (e.g. ``{"mixtures": 5}``).
         prenet_units, prenet_dropout: the decoder prenet; ``prenet_inference_dropout``
-            keeps its dropout on at inference (paper setting; False makes inference
-            deterministic), ``prenet_seed`` seeds its masks.
+            keeps its dropout on at inference (the paper's setting; the inference masks are a
+            fixed table drawn from ``prenet_seed``, see ``tfspeech.layers.prenet``).
         max_frames: the inference guard: decoding stops after this many frames.
         stop_threshold: decoding of an utterance stops when its stop probability exceeds it.
         stop_positive_weight: weight of the one positive step per utterance in the stop loss.
@@ -79,7 +79,7 @@ class AttentionTTS(keras.Model):
     def __init__(self, symbols: str = "characters", vocab_size: int | None = None, mel_config=None,
                  reduction_factor: int = 1, attention: str = "location", attention_units: int = 128,
                  attention_options: dict | None = None, prenet_units=(256, 256), prenet_dropout: float = 0.5,
-                 prenet_inference_dropout: bool = True, prenet_seed: int | None = None, max_frames: int = 1000,
+                 prenet_inference_dropout: bool = True, prenet_seed: int = 0, max_frames: int = 1000,
                  stop_threshold: float = 0.5, stop_positive_weight: float = 5.0,
                  guided_attention_weight: float = 0.0, guided_attention_sigma: float = 0.2,
                  learning_rate: float = 1e-3, **kwargs):
@@ -193,7 +193,8 @@ class AttentionTTS(keras.Model):
         batch, num_steps = tf.shape(steps)[0], tf.shape(steps)[1]
         go = tf.zeros([batch, 1, self.n_mels])
         previous = tf.concat([go, steps[:, :-1, -self.n_mels:]], axis=1)
-        prenet_time_major = tf.transpose(self.prenet(previous, training=training), [1, 0, 2])
+        prenet_output = self.prenet(previous, training=training, step=tf.range(num_steps))
+        prenet_time_major = tf.transpose(prenet_output, [1, 0, 2])
 
         def body(s, state, frames, stops, alignments):
             step_frames, stop, alignment, state = self.decoder_step(
@@ -290,7 +291,7 @@ class AttentionTTS(keras.Model):
 
         def body(s, previous, state, done, lengths, frames, stops, alignments):
             step_frames, stop_logit, alignment, state = self.decoder_step(
-                self.prenet(previous, training=False), state, memory, keys, text_mask, training=False)
+                self.prenet(previous, training=False, step=s), state, memory, keys, text_mask, training=False)
             stop = tf.sigmoid(stop_logit)
             stopping = stop > self.stop_threshold
             lengths = tf.where(tf.logical_and(stopping, tf.logical_not(done)), s + 1, lengths)
@@ -318,10 +319,13 @@ class AttentionTTS(keras.Model):
         return {"memory": memory, "keys": self.attention.process_memory(memory),
                 "text_mask": tf.cast(text_mask, tf.float32), **self.initial_state(memory)}
 
-    def step_graph(self, previous_frame, memory, keys, text_mask, state):
-        """One free-running step → ``{"frames" (batch, r, n_mels), "stop_probability", "alignment", state}``."""
+    def step_graph(self, previous_frame, step, memory, keys, text_mask, state):
+        """Free-running step number ``step`` (0, 1, ...; int32 scalar, it selects the prenet's
+        inference dropout masks) → ``{"frames" (batch, r, n_mels), "stop_probability",
+        "alignment", next state entries}``."""
         step_frames, stop_logit, alignment, state = self.decoder_step(
-            self.prenet(previous_frame, training=False), state, memory, keys, text_mask > 0.5, training=False)
+            self.prenet(previous_frame, training=False, step=step), state, memory, keys, text_mask > 0.5,
+            training=False)
         frames = tf.reshape(step_frames, [-1, self.reduction_factor, self.n_mels])
         return {"frames": frames, "stop_probability": tf.sigmoid(stop_logit), "alignment": alignment, **state}
 
@@ -333,14 +337,15 @@ class AttentionTTS(keras.Model):
         state_specs = self.state_specs()
         step_specs = [
             tf.TensorSpec([None, self.n_mels], tf.float32, name="previous_frame"),
+            tf.TensorSpec([], tf.int32, name="step"),
             tf.TensorSpec([None, None, self.memory_size], tf.float32, name="memory"),
             tf.TensorSpec([None, None, self.attention.key_size(self.memory_size)], tf.float32, name="keys"),
             tf.TensorSpec([None, None], tf.float32, name="text_mask"),
             *state_specs.values(),
         ]
 
-        def step(previous_frame, memory, keys, text_mask, *state):
-            return self.step_graph(previous_frame, memory, keys, text_mask, dict(zip(state_specs, state)))
+        def step(previous_frame, step_index, memory, keys, text_mask, *state):
+            return self.step_graph(previous_frame, step_index, memory, keys, text_mask, dict(zip(state_specs, state)))
 
         def postprocess(mels, mel_lengths):
             return self.postprocess(mels, sequence_mask(mel_lengths, tf.shape(mels)[1]))
@@ -364,7 +369,7 @@ class AttentionTTS(keras.Model):
         for text in texts:
             encoded = {k: v.numpy() for k, v in self.encode_graph(tf.constant(text)).items()}
             frame = rng.normal(-5.0, 2.0, (1, self.n_mels)).astype(np.float32)
-            steps.append({"previous_frame": frame, **encoded})
+            steps.append({"previous_frame": frame, "step": np.int32(len(steps)), **encoded})
         mels = [rng.normal(-5.0, 2.0, (1, frames, self.n_mels)).astype(np.float32) for frames in (20, 37)]
         return {
             "synthesize": [{"text": t} for t in texts],
