@@ -103,7 +103,7 @@ def test_logistic_mixture_generation_and_training():
 
 
 def assert_one_step_lowers_the_loss(model, mel):
-    model.compile(**model.default_compile_args(), jit_compile=False)  # XLA compiles slower than it runs here
+    model.compile(**model.default_compile_args())
     audio = random_classes(2, mel.shape[1] * MEL.hop_length)
     inputs = {"audio": audio, "mel": mel}
     before = model.train_on_batch(inputs, audio)  # the loss at the weights before the update

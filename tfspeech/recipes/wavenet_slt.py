@@ -2,7 +2,7 @@
 
 ::
 
-    python -m tfspeech.recipes.wavenet_slt --run-dir runs/wavenet-slt --steps 60000 --zoo zoo
+    python -m tfspeech.recipes.wavenet_slt --run-dir runs/wavenet-slt --zoo zoo
 
 Builds (or reuses) the corpus, caches its log-mels (``MelConfig()``, the features Tacotron 2
 predicts), trains on seeded random crops, then measures held-out utterances: the log-mel
@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sentences", type=int, default=1000, help="sentences of the built slt corpus")
     parser.add_argument("--run-dir", type=Path, required=True, help="checkpoints, TensorBoard logs, samples")
     parser.add_argument("--size", choices=sorted(SIZES), default="preset")
-    parser.add_argument("--steps", type=int, default=60000, help="total training steps")
-    parser.add_argument("--steps-per-epoch", type=int, default=500, help="steps between checkpoints")
+    parser.add_argument("--steps", type=int, default=10000, help="total training steps")
+    parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--segment-frames", type=int, default=8, help="mel frames per crop (x hop_length samples)")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
