@@ -270,3 +270,20 @@ def test_tflite_export_passes_its_parity_check(X, tmp_path):
     density = _fit_quietly(GaussianMixture(K, max_iter=5, random_state=0), X).to_keras()
     report = export.tflite(density, tmp_path / "gmm.tflite", representative_data=[X[:16].astype(np.float32)])
     assert report.passed and [output.signature for output in report.outputs] == ["score_samples"]
+
+
+def test_gmm_digits_preset_reproduces_its_card_and_exports(tmp_path):
+    zoo = pytest.importorskip("tfspeech.zoo")
+    export = pytest.importorskip("tfspeech.export")
+    from tfspeech.recipes import gmm_digits
+
+    model = zoo.load(gmm_digits.PRESET_NAME)
+    recorded = zoo.info(gmm_digits.PRESET_NAME)
+    train, test, fingerprint = gmm_digits.digits_split()
+    assert recorded["data"]["fingerprint"] == fingerprint
+    for name, value in gmm_digits.held_out_metrics(model, train, test).items():
+        assert value == pytest.approx(recorded["metrics"][name]["value"], abs=1e-3), name
+    samples = [test[:16].astype(np.float32)]
+    assert export.tflite(model, tmp_path / "gmm-digits.tflite", representative_data=samples).passed
+    assert export.saved_model(model, tmp_path / "saved", sample_data=samples).passed
+

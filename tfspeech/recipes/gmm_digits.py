@@ -102,7 +102,7 @@ def train(zoo=ZOO, overwrite=False):
                   f"model selection by training BIC over {len(grid)} fits", "selected": {
                       "covariance_type": best_key[0], "n_components": best_key[1], "em_iterations": best.n_iter_},
                   "settings": dict(EM_SETTINGS), "wall_seconds": round(seconds, 1),
-                  "hardware": f"{platform.machine()} {platform.processor()}, {os.cpu_count()} CPUs".strip()},
+                  "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"},
         metrics={name: {"value": round(value, 4), "command": EVALUATE_COMMAND} for name, value in metrics.items()},
     )
 
