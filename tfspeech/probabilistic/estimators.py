@@ -38,6 +38,8 @@ from typing import Callable, NamedTuple, Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfspeech.probabilistic.checks import require
+
 tfd = tfp.distributions
 
 CONTROL_VARIATES = ("none", "baseline", "optimal")
@@ -117,7 +119,7 @@ def gamma_generalized_reparameterization_gradient(concentration, rate, objective
     if concentration.shape != rate.shape:
         raise ValueError(f"concentration and rate must have the same shape, got {concentration.shape} "
                          f"and {rate.shape}; broadcast them first.")
-    _require((concentration > 0) & (rate > 0), "concentration and rate must be > 0.")
+    require((concentration > 0) & (rate > 0), "concentration and rate must be > 0.")
     alpha, beta = _tile(parameters, num_samples)
     standard_gamma = tfd.Gamma(alpha, tf.ones_like(alpha)).sample(seed=seed)
     noise = (tf.math.log(standard_gamma) - tf.math.digamma(alpha)) / tf.sqrt(_trigamma(alpha))
@@ -153,7 +155,7 @@ def _checked_arguments(parameters, num_samples, seed, control_variate):
     for index, parameter in enumerate(parameters):
         if not parameter.dtype.is_floating:
             raise ValueError(f"parameter {index} has dtype {parameter.dtype.name}; gradients need float tensors.")
-        _require(tf.math.is_finite(parameter), f"parameter {index} has NaN or inf entries.")
+        require(tf.math.is_finite(parameter), f"parameter {index} has NaN or inf entries.")
     return parameters, _stateless_seed(seed)
 
 
@@ -187,7 +189,7 @@ def _objective_values(objective, samples, num_samples):
     if values.shape.rank != 1 or values.shape[0] not in (None, num_samples):
         raise ValueError(f"objective must return one value per sample, shape [{num_samples}]; got shape "
                          f"{values.shape} for samples of shape {samples.shape}.")
-    _require(tf.math.is_finite(values), "objective returned NaN or inf values.")
+    require(tf.math.is_finite(values), "objective returned NaN or inf values.")
     return values
 
 
@@ -225,13 +227,3 @@ def _estimate(per_sample):
 def _bessel(per_sample):
     n = tf.cast(tf.shape(per_sample)[0], per_sample.dtype)
     return n / (n - 1)
-
-
-def _require(condition, message):
-    """``ValueError(message)`` unless all of ``condition``; an assert op when tracing a ``tf.function``."""
-    condition = tf.reduce_all(condition)
-    if tf.executing_eagerly():
-        if not bool(condition):
-            raise ValueError(message)
-    else:
-        tf.debugging.Assert(condition, [message])

@@ -27,6 +27,8 @@ import scipy.optimize
 import scipy.sparse
 import tensorflow as tf
 
+from tfspeech.probabilistic.checks import require
+
 #: Relative tolerance for "the two marginals have the same total mass".
 MASS_RTOL = 1e-6
 
@@ -213,10 +215,10 @@ def _check_tensor_problem(a, b, cost):
         raise ValueError(f"cost has shape [..., {m}, {n}] but a has shape {a.shape} and b {b.shape}; "
                          "cost[..., i, j] is the price of moving mass from a[..., i] to b[..., j].")
     for name, x in (("a", a), ("b", b), ("cost", cost)):
-        _require(tf.math.is_finite(x), f"{name} has NaN or inf entries.")
-        _require(x >= 0, f"{name} has negative entries; histograms and costs must be >= 0.")
+        require(tf.math.is_finite(x), f"{name} has NaN or inf entries.")
+        require(x >= 0, f"{name} has negative entries; histograms and costs must be >= 0.")
     mass_a, mass_b = tf.reduce_sum(a, -1), tf.reduce_sum(b, -1)
-    _require((mass_a > 0) & (tf.abs(mass_a - mass_b) <= MASS_RTOL * tf.maximum(mass_a, mass_b)),
+    require((mass_a > 0) & (tf.abs(mass_a - mass_b) <= MASS_RTOL * tf.maximum(mass_a, mass_b)),
              "a and b must have the same positive total mass in every problem (normalize both to sum to 1).")
 
 
@@ -227,13 +229,3 @@ def _is_positive_number(x):
 def _check_solved(result, which):
     if result.status != 0:
         raise RuntimeError(f"the Kantorovich {which} LP was not solved by HiGHS: {result.message}")
-
-
-def _require(condition, message):
-    """``ValueError(message)`` unless all of ``condition``; an assert op when tracing a ``tf.function``."""
-    condition = tf.reduce_all(condition)
-    if tf.executing_eagerly():
-        if not bool(condition):
-            raise ValueError(message)
-    else:
-        tf.debugging.Assert(condition, [message])

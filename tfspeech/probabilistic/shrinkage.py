@@ -25,6 +25,8 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tfspeech.probabilistic.checks import require
+
 
 class NormalPosterior(NamedTuple):
     """Posterior ``N(mean, variance)`` of the unknown mean, and the shrinkage factor ``B_n``."""
@@ -51,8 +53,8 @@ def posterior_from_summary(num_observations, sample_mean, prior_mean, prior_scal
     prior_mean = tf.convert_to_tensor(prior_mean, dtype)
     prior_scale, noise_scale = _checked_scales(prior_scale, noise_scale, dtype)
     n = _checked_count(num_observations, dtype)
-    _require(tf.math.is_finite(sample_mean), "sample_mean has NaN or inf entries; clean the data first.")
-    _require(tf.math.is_finite(prior_mean), "prior_mean must be finite.")
+    require(tf.math.is_finite(sample_mean), "sample_mean has NaN or inf entries; clean the data first.")
+    require(tf.math.is_finite(prior_mean), "prior_mean must be finite.")
     shrinkage = _shrinkage(n, prior_scale, noise_scale)
     mean = shrinkage * prior_mean + (1.0 - shrinkage) * sample_mean
     variance = shrinkage * tf.square(prior_scale)
@@ -71,7 +73,7 @@ def posterior_one_observation(observation, prior_mean, prior_scale, noise_scale)
 def posterior_from_observations(observations, prior_mean, prior_scale, noise_scale, axis=-1):
     """Posterior after all observations along ``axis`` (its length is ``n``; the other axes are a batch)."""
     observations = _as_float(observations)
-    _require(tf.math.is_finite(observations), "observations have NaN or inf entries; clean the data first.")
+    require(tf.math.is_finite(observations), "observations have NaN or inf entries; clean the data first.")
     if observations.shape.rank == 0:
         raise ValueError("observations must have at least one axis (the observations); got a scalar.")
     n = tf.shape(observations)[axis]
@@ -87,7 +89,7 @@ def posterior_path(observations, prior_mean, prior_scale, noise_scale):
     observations = _as_float(observations)
     if observations.shape.rank == 0:
         raise ValueError("observations must have at least one axis (the observations); got a scalar.")
-    _require(tf.math.is_finite(observations), "observations have NaN or inf entries; clean the data first.")
+    require(tf.math.is_finite(observations), "observations have NaN or inf entries; clean the data first.")
     running_sum = tf.cumsum(observations, axis=-1)
     zero = tf.zeros_like(running_sum[..., :1])
     running_sum = tf.concat([zero, running_sum], axis=-1)
@@ -154,24 +156,14 @@ def _as_float(values):
 def _checked_scales(prior_scale, noise_scale, dtype):
     prior_scale = tf.convert_to_tensor(prior_scale, dtype=dtype)
     noise_scale = tf.convert_to_tensor(noise_scale, dtype=dtype)
-    _require(tf.math.is_finite(noise_scale) & (noise_scale > 0),
+    require(tf.math.is_finite(noise_scale) & (noise_scale > 0),
              "noise_scale σ (the known noise standard deviation) must be finite and > 0.")
-    _require(tf.math.is_finite(prior_scale) & (prior_scale > 0),
+    require(tf.math.is_finite(prior_scale) & (prior_scale > 0),
              "prior_scale τ₀ (the prior standard deviation) must be finite and > 0.")
     return prior_scale, noise_scale
 
 
 def _checked_count(num_observations, dtype):
     n = tf.cast(num_observations, dtype)
-    _require((n >= 0) & tf.math.is_finite(n), "num_observations must be a finite count >= 0.")
+    require((n >= 0) & tf.math.is_finite(n), "num_observations must be a finite count >= 0.")
     return n
-
-
-def _require(condition, message):
-    """``ValueError(message)`` unless all of ``condition``; an assert op when tracing a ``tf.function``."""
-    condition = tf.reduce_all(condition)
-    if tf.executing_eagerly():
-        if not bool(condition):
-            raise ValueError(message)
-    else:
-        tf.debugging.Assert(condition, [message])
