@@ -221,8 +221,9 @@ def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool
               verbose=1 if progress else 2)
 
 
-def evaluate(model, train_dirs, held_out_dir, progress: bool = True) -> dict:
-    """Held-out figures: seen voices' test sentences, the unseen voice's test sentences, LibriVox."""
+def evaluate(model, train_dirs, held_out_dir, work_dir: Path, progress: bool = True) -> dict:
+    """Held-out figures: seen voices' test sentences, the unseen voice's test sentences, LibriVox,
+    and the TFLite exports (written to ``work_dir``) on the unseen voice."""
     from tfspeech.audio import load
     from tfspeech.data.pipeline import load_examples
     from tfspeech.decoding import decode, speech_log_mel, transcript
@@ -253,6 +254,47 @@ def evaluate(model, train_dirs, held_out_dir, progress: bool = True) -> dict:
             hypotheses += decode(_forward(model)(inputs), beam_width=beam)
         figures[f"librivox{_beam_suffix(beam)}"] = {**error_rates(references, hypotheses), "utterances": len(clips)}
     figures["librivox_samples"] = [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses)]
+    figures["export"] = export_figures(model, sets["unseen_voice_test"], work_dir)
+    return figures
+
+
+def export_figures(model, examples, out_dir: Path) -> dict:
+    """TFLite (builtin ops) float32 and dynamic-int8: file size, worst logit error against Keras on
+    real utterances, and the greedy CER of ``examples`` run through LiteRT (no TensorFlow)."""
+    from tfspeech import export
+    from tfspeech.audio import load
+    from tfspeech.decoding import ids_to_text, transcript
+    from tfspeech.runtime.litert_runner import LiteRTRunner
+
+    samples = examples[:4]
+    data = {
+        "transcribe": [load(_wav_of(e))[0][np.newaxis] for e in samples],
+        "transcribe_log_mel": [np.load(e.features_path)[np.newaxis] for e in samples],
+    }
+    references = [transcript(e.text) for e in examples]
+    figures = {}
+    for mode in (None, "dynamic"):
+        name = mode or "float32"
+        try:
+            report = export.tflite(model, out_dir / f"{PRESET_NAME}-{name}.tflite", quantize=mode,
+                                   representative_data=data)
+        except export.ParityError as error:  # reported, not hidden: the figures say how far off
+            report = error.report
+        print(report, flush=True)
+        runner = LiteRTRunner(report.path)
+        hypotheses = [
+            ids_to_text(runner.run_signature("transcribe_log_mel", log_mel=np.load(e.features_path)[np.newaxis])
+                        ["label_ids"][0])
+            for e in examples
+        ]
+        figures[name] = {
+            "size_bytes": report.size_bytes,
+            "max_abs_logit_error": max(v for k, v in report.max_abs_error.items() if k.endswith("/logits")),
+            "parity_passed": report.passed,
+            "tolerance": str(report.tolerance),
+            "litert_cer": error_rates(references, hypotheses)["cer"],
+            "utterances": len(examples),
+        }
     return figures
 
 
@@ -268,13 +310,17 @@ def save(work_dir: Path, progress: bool) -> Path:
     model = CTCRecognizer(**MODEL_CONFIG)
     model.build()
     model.load_weights(best)
-    figures = evaluate(model, train_dirs, held_out_dir, progress)
+    figures = evaluate(model, train_dirs, held_out_dir, work_dir, progress)
     (work_dir / "figures.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     history = _history(work_dir)
     metrics = {
         f"{key}_{rate}": {"value": round(value[rate], 4), "command": EVALUATE_COMMAND}
-        for key, value in figures.items() if not key.endswith("_samples") for rate in ("cer", "wer")
+        for key, value in figures.items() if "cer" in value for rate in ("cer", "wer")
     }
+    for mode, entry in figures["export"].items():
+        metrics[f"tflite_{mode}_unseen_voice_cer"] = {"value": round(entry["litert_cer"], 4), "command": EVALUATE_COMMAND}
+        metrics[f"tflite_{mode}_max_abs_logit_error"] = {"value": entry["max_abs_logit_error"],
+                                                         "command": EVALUATE_COMMAND}
     data = {
         "fingerprint": corpora_fingerprint([*train_dirs, held_out_dir]),
         "train_voices": list(TRAIN_VOICES),
@@ -306,6 +352,11 @@ def _history(work_dir: Path) -> dict:
     timing = json.loads((work_dir / "timing.json").read_text()) if (work_dir / "timing.json").is_file() else {}
     return {"epochs": len(rows), "best_epoch": int(best["epoch"]) + 1,
             "best_val_cer": round(float(best["val_cer"]), 4), "wall_time_s": round(timing.get("train_s", 0.0))}
+
+
+def _wav_of(example) -> Path:
+    """``<corpus>/wavs/<id>.wav`` of a cached-feature example (``<corpus>/features/<config>/<id>.npy``)."""
+    return example.features_path.parents[2] / "wavs" / f"{example.id}.wav"
 
 
 def _best_val_cer(work_dir: Path) -> float | None:
@@ -345,6 +396,11 @@ def _card(figures: dict, data: dict, training: dict, model) -> str:
         f"- ref: `{s['reference']}`\n  hyp: `{s['hypothesis']}`" for s in figures["librivox_samples"]
     )
     params = model.count_params()
+    export_rows = "\n".join(
+        f"| {mode} | {e['size_bytes'] / 1e6:.2f} MB | {e['max_abs_logit_error']:.2e} | "
+        f"{'passed' if e['parity_passed'] else 'outside ' + e['tolerance']} | {e['litert_cer']:.3f} |"
+        for mode, e in figures["export"].items()
+    )
     return f"""# ctc-multivoice
 
 A character CTC speech recognizer (`tfspeech>CTCRecognizer`, {params:,} parameters): log-mel
@@ -373,6 +429,16 @@ Real read speech is far from the synthesized training voices; the LibriVox row s
 
 LibriVox, beam {BEAM_WIDTH}:
 {samples}
+
+## Export (TFLite, builtin ops only)
+
+Signatures `transcribe` (waveform at 22,050 Hz) and `transcribe_log_mel`, each → `logits`, `label_ids`
+(best path, blanks and repeats as 0). Logit error against Keras on 4 real utterances; CER of the
+unseen-voice test set run through `tfspeech.runtime.litert_runner` (ai-edge-litert, no TensorFlow).
+
+| mode | size | max abs logit error | parity ({figures['export']['float32']['tolerance']} for float32) | LiteRT CER (greedy) |
+|---|---|---|---|---|
+{export_rows}
 
 ## Data
 
