@@ -189,6 +189,8 @@ class CTCRecognizer(keras.Model):
         ``transcribe_log_mel`` (``(batch, frames, n_mels)``), each returning ``logits`` and
         ``label_ids`` ``(batch, logit frames)`` int32: best-path ids with blanks and repeats
         set to 0, so the transcript is the non-zero ids read through ``tfspeech.text.CHARACTERS``.
+        One utterance per call: TFLite lowers the recurrent loop to builtins only when its
+        per-step shape is static, so the batch is fixed at 1 (any length).
         """
 
         @tf.function(input_signature=[tf.TensorSpec([1, None], tf.float32, name="waveform")])
