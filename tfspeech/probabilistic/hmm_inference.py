@@ -24,8 +24,8 @@ Posteriors and expected transitions are normalized per frame
 (``ξₜ(i, j) ∝ α̂ₜ₋₁(i) Aᵢⱼ b̃ₜ(j) β̂ₜ(j)``), so they need no total likelihood and cannot overflow.
 
 A parallel prefix product (``tfp.math.scan_associative`` over normalized ``K × K`` transfer
-matrices) was measured against the sequential loop on CPU: ~3x slower at T = 20,000 and
-~5x slower to compile, since it does ``K`` times more work per frame; see
+matrices) was measured against the sequential loop on CPU: 2–3x slower at T = 20,000 and
+4–12x slower to compile, since it does ``K`` times more work per frame; see
 ``benchmarks/bench_hmm.py --scan``. The loops use ``TensorArray`` (float64 loops that update
 a preallocated buffer measured several times slower under XLA); :func:`viterbi_path` and
 :func:`scaled_log_likelihood`, which the Keras model exports, use buffers or carries only.
