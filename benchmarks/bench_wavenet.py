@@ -153,7 +153,9 @@ def main(argv=()):
     parser.add_argument("--rtf-seconds", type=float, default=1.0, help="audio seconds per real-time-factor run")
     args = parser.parse_args(list(argv))
     mel_config = MelConfig()
-    print(f"CPU cores available: {len(os.sched_getaffinity(0))}; TensorFlow {tf.__version__}\n")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"CPU cores available: {len(os.sched_getaffinity(0))}; load average at start {load} "
+          f"(other jobs share the cores); TensorFlow {tf.__version__}\n")
     speedup_table(args, mel_config)
     rtf_table(args, mel_config)
 

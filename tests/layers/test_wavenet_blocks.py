@@ -32,7 +32,7 @@ def test_causal_conv_step_equals_call_at_every_time():
     full = conv(x).numpy()
     padded = np.concatenate([np.zeros((2, conv.taps_needed, 3), np.float32), x], axis=1)
     for t in range(30):
-        past = padded[:, t : t + conv.taps_needed : 2]  # times t-4, t-2
+        past = padded[:, t : t + conv.taps_needed : 2].swapaxes(0, 1)  # times t-4, t-2; time-major
         np.testing.assert_allclose(conv.step(past, x[:, t]).numpy(), full[:, t], atol=1e-5)
 
 
@@ -64,7 +64,7 @@ def test_block_is_causal_and_step_equals_call():
     np.testing.assert_array_equal(skip2[:, :15], skip[:, :15])
     padded = np.concatenate([np.zeros((2, 4, 6), np.float32), x], axis=1)
     for t in range(24):
-        r, s = block.step(padded[:, t : t + 1], x[:, t], local[:, t], speaker)
+        r, s = block.step(padded[:, t : t + 1].swapaxes(0, 1), x[:, t], local[:, t], speaker)
         np.testing.assert_allclose(r.numpy(), residual[:, t], atol=1e-5)
         np.testing.assert_allclose(s.numpy(), skip[:, t], atol=1e-5)
 

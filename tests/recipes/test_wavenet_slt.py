@@ -54,7 +54,8 @@ def test_tiny_run_resumes_measures_writes_samples_and_saves_a_preset(corpus, tmp
 
     metrics = run(corpus, run_dir, steps=6, zoo_dir=tmp_path / "zoo")
     assert "resuming" in capsys.readouterr().err
-    assert json.loads((run_dir / wavenet_slt.PROGRESS).read_text())["epochs"] == 3
+    progress = json.loads((run_dir / wavenet_slt.PROGRESS).read_text())
+    assert progress["epochs"] == 3 and progress["train_seconds"] > first["train_seconds"]
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     for name in ("reference", "wavenet", "griffin_lim"):
         assert (run_dir / "samples" / f"tone-3-{name}.wav").is_file()
@@ -63,5 +64,6 @@ def test_tiny_run_resumes_measures_writes_samples_and_saves_a_preset(corpus, tmp
 
     preset = zoo.info(wavenet_slt.PRESET_NAME, root=tmp_path / "zoo")
     assert preset["training"]["command"].startswith("python -m tfspeech.recipes.wavenet_slt")
+    assert preset["training"]["wall_time_s"] == progress["train_seconds"]  # both runs counted
     model = zoo.load(wavenet_slt.PRESET_NAME, root=tmp_path / "zoo")
     assert model.generate(np.zeros((2, 80), np.float32)).shape == (1, 2 * 256)

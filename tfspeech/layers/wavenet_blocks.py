@@ -40,13 +40,12 @@ class CausalConv1D(keras.layers.Conv1D):
     def step(self, past, current):
         """One output ``(batch, filters)``.
 
-        ``past``: ``(batch, kernel_size - 1, in)``, the inputs at ``t - (k-1)d, …, t - d``
-        (oldest first); ``current``: ``(batch, in)``, the input at ``t``.
+        ``past``: ``(kernel_size - 1, batch, in)``, the inputs at ``t - (k-1)d, …, t - d``
+        (oldest first; time-major, as a cache stores them); ``current``: ``(batch, in)``, the
+        input at ``t``.
         """
-        taps = tf.concat([past, current[:, None, :]], axis=1)
-        flat = tf.reshape(taps, [-1, self.kernel_size[0] * taps.shape[-1]])
-        kernel = tf.reshape(self.kernel, [-1, self.filters])
-        out = tf.matmul(flat, kernel)
+        taps = tf.concat([*tf.unstack(past, num=self.kernel_size[0] - 1), current], axis=-1)
+        out = tf.matmul(taps, tf.reshape(self.kernel, [-1, self.filters]))  # (k * in, filters)
         return out + self.bias if self.use_bias else out
 
     def get_config(self):
@@ -114,7 +113,7 @@ class GatedResidualBlock(keras.layers.Layer):
         return self._gate_and_project(x, pre)
 
     def step(self, past, current, local=None, speaker=None):
-        """One time step: ``past`` ``(batch, kernel_size - 1, residual)`` taps at
+        """One time step: ``past`` ``(kernel_size - 1, batch, residual)`` taps at
         ``t - (k-1)d … t - d``, ``current`` ``(batch, residual)``, ``local`` ``(batch, c)``,
         ``speaker`` ``(batch, g)`` → ``(residual (batch, residual), skip (batch, skip))``."""
         pre = self.dilated.step(past, current) + self._conditioning(local, speaker, over_time=False)

@@ -328,13 +328,15 @@ class WaveNet(keras.Model):
         Returns:
             ``(outputs (batch, out_channels), new state)``.
         """
+        # (taps, batch, residual), sliced per block without a transpose: XLA then reads the
+        # cache once, before the scatter, and updates it in place (a transposed read was
+        # fused into later ops and forced a copy of the cache at every step).
         past = tf.gather(state, self._read_offsets + tf.math.floormod(position - self._read_lags, self._read_periods))
-        past = tf.transpose(past, [1, 0, 2])  # (batch, taps, residual)
         x = self.embedding(sample)
         written, skips, k = [], 0.0, self.kernel_size - 1
         for i, block in enumerate(self.blocks):
             written.append(x)
-            x, skip = block.step(past[:, i * k : (i + 1) * k], x, local, speaker)
+            x, skip = block.step(past[i * k : (i + 1) * k], x, local, speaker)
             skips += skip
         slots = self._write_offsets + tf.math.floormod(position, self._write_periods)
         state = tf.tensor_scatter_nd_update(state, slots[:, None], tf.stack(written))

@@ -89,9 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
 
-    model, done = _restore_or_build(args, mel_config)
+    model, done, train_seconds = _restore_or_build(args, mel_config)
     epochs = math.ceil(args.steps / args.steps_per_epoch)
-    started = time.perf_counter()
     if done < epochs:
         if done:
             print(f"resuming {args.run_dir} at step {done * args.steps_per_epoch}", file=sys.stderr)
@@ -109,12 +108,12 @@ def main(argv: list[str] | None = None) -> dict:
             shuffle=False,  # the crops are random already
             verbose=0,
             callbacks=[
-                AtomicCheckpoint(args.run_dir, args.steps_per_epoch),
+                AtomicCheckpoint(args.run_dir, args.steps_per_epoch, train_seconds),
                 keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard"), update_freq=50),
                 TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
             ],
         )
-    train_seconds = time.perf_counter() - started
+        train_seconds = json.loads((args.run_dir / PROGRESS).read_text())["train_seconds"]
 
     metrics = evaluate(model, corpus, mel_config, args.eval_utterances, args.eval_frames, args.run_dir / "samples")
     (args.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -124,8 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
     return metrics
 
 
-def _restore_or_build(args, mel_config: MelConfig) -> tuple[WaveNet, int]:
-    """The checkpointed model and its finished epochs, or a new compiled model and 0."""
+def _restore_or_build(args, mel_config: MelConfig) -> tuple[WaveNet, int, float]:
+    """The checkpointed model, its finished epochs and training seconds, or a new compiled model."""
     checkpoint = args.run_dir / CHECKPOINT
     progress = args.run_dir / PROGRESS
     if checkpoint.is_file() and progress.is_file():
@@ -135,28 +134,35 @@ def _restore_or_build(args, mel_config: MelConfig) -> tuple[WaveNet, int]:
                 f"{args.run_dir} was trained with --steps-per-epoch {state['steps_per_epoch']}; "
                 "resume with the same value or use another --run-dir"
             )
-        return keras.saving.load_model(checkpoint), int(state["epochs"])
+        return keras.saving.load_model(checkpoint), int(state["epochs"]), float(state["train_seconds"])
     model = WaveNet(**SIZES[args.size], mel_config=mel_config.to_dict())
     model.build_from_preset()
     compile_args = model.default_compile_args()
     compile_args["optimizer"] = keras.optimizers.Adam(args.learning_rate, clipnorm=1.0)
     model.compile(**compile_args)
-    return model, 0
+    return model, 0, 0.0
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
-    """After every epoch: ``checkpoint.keras`` then ``progress.json``, each written to a
-    temporary file and renamed, so a kill at any moment leaves a consistent pair."""
+    """After every epoch: ``checkpoint.keras`` then ``progress.json`` (finished epochs, training
+    seconds over all runs so far), each written to a temporary file and renamed, so a kill at
+    any moment leaves a consistent pair."""
 
-    def __init__(self, run_dir: Path, steps_per_epoch: int):
+    def __init__(self, run_dir: Path, steps_per_epoch: int, previous_seconds: float):
         super().__init__()
         self.run_dir, self.steps_per_epoch = run_dir, steps_per_epoch
+        self.started = time.perf_counter() - previous_seconds
 
     def on_epoch_end(self, epoch, logs=None):
         partial = self.run_dir / f".partial-{CHECKPOINT}"
         self.model.save(partial)
         os.replace(partial, self.run_dir / CHECKPOINT)
-        state = {"epochs": epoch + 1, "steps_per_epoch": self.steps_per_epoch, "loss": float(logs["loss"])}
+        state = {
+            "epochs": epoch + 1,
+            "steps_per_epoch": self.steps_per_epoch,
+            "loss": float(logs["loss"]),
+            "train_seconds": round(time.perf_counter() - self.started, 1),
+        }
         partial = self.run_dir / f".partial-{PROGRESS}"
         partial.write_text(json.dumps(state) + "\n")
         os.replace(partial, self.run_dir / PROGRESS)
