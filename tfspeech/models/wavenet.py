@@ -328,9 +328,8 @@ class WaveNet(keras.Model):
         Returns:
             ``(outputs (batch, out_channels), new state)``.
         """
-        # (taps, batch, residual), sliced per block without a transpose: XLA then reads the
-        # cache once, before the scatter, and updates it in place (a transposed read was
-        # fused into later ops and forced a copy of the cache at every step).
+        # (taps, batch, residual), sliced per block without a transpose: one read of the cache
+        # that the scatter below depends on, so XLA can update the cache in place.
         past = tf.gather(state, self._read_offsets + tf.math.floormod(position - self._read_lags, self._read_periods))
         x = self.embedding(sample)
         written, skips, k = [], 0.0, self.kernel_size - 1
