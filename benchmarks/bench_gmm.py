@@ -29,6 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPLEMENTATIONS = ("scikit-learn", "tfspeech")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def make_problem(n_samples, n_features, n_components, seed):
@@ -38,7 +39,9 @@ def make_problem(n_samples, n_features, n_components, seed):
     centers = rng.normal(scale=4.0, size=(n_components, n_features))
     scales = rng.normal(size=(n_components, n_features, n_features)) / np.sqrt(n_features) + np.eye(n_features)
     labels = rng.choice(n_components, size=n_samples, p=rng.dirichlet(np.full(n_components, 5.0)))
-    X = centers[labels] + np.einsum("nde,ne->nd", scales[labels], rng.normal(size=(n_samples, n_features)))
+    X = rng.normal(size=(n_samples, n_features))
+    for k in range(n_components):  # one component at a time: no (N, D, D) temporary in the RSS figures
+        X[labels == k] = centers[k] + X[labels == k] @ scales[k].T
     init = {
         "weights_init": np.full(n_components, 1.0 / n_components),
         "means_init": X[rng.choice(n_samples, n_components, replace=False)],
@@ -60,8 +63,11 @@ def worker(args):
 
         from tfspeech.probabilistic import GaussianMixture
 
+        if args.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(args.threads)
         tf.constant(0.0).numpy()  # start the TensorFlow runtime (once per process, like an import)
-        settings.update(dtype=args.dtype, jit_compile=not args.no_jit)
+        settings.update(dtype=args.dtype, jit_compile=args.jit)
     rss_before_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times, cpu_times = [], []
     for _ in range(2 if args.worker == "tfspeech" else 1):
@@ -82,8 +88,11 @@ def run_worker(implementation, args):
     command = [sys.executable, "-m", "benchmarks.bench_gmm", "--worker", implementation,
                "--samples", str(args.samples), "--features", str(args.features),
                "--components", str(args.components), "--iterations", str(args.iterations),
-               "--seed", str(args.seed), "--dtype", args.dtype] + (["--no-jit"] if args.no_jit else [])
+               "--seed", str(args.seed), "--dtype", args.dtype, "--threads", str(args.threads)]
+    command += ["--jit"] if args.jit else []
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if args.threads:
+        env.update({name: str(args.threads) for name in THREAD_VARIABLES})
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stdout, stderr = process.stdout.read(), process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage (ru_maxrss in KiB on Linux)
@@ -105,7 +114,9 @@ def main(argv=()):
     parser.add_argument("--repeats", type=int, default=5, help="runs per implementation (median reported)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="tfspeech's dtype")
-    parser.add_argument("--no-jit", action="store_true", help="tfspeech without XLA")
+    parser.add_argument("--jit", action="store_true", help="tfspeech with jit_compile=True (XLA)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="limit both to this many threads (BLAS/OpenMP and TensorFlow); 0: library defaults")
     parser.add_argument("--worker", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -137,7 +148,8 @@ def main(argv=()):
 
     print(f"GaussianMixture EM, full covariance: N={args.samples:,}, D={args.features}, K={args.components}, "
           f"{args.iterations} iterations (tol=0), same initial parameters; tfspeech dtype={args.dtype}"
-          f"{', no XLA' if args.no_jit else ', XLA'}; median of {args.repeats} runs, each in its own process.")
+          f"{', XLA' if args.jit else ''}; median of {args.repeats} runs, each in its own process; "
+          f"threads: {args.threads or 'library defaults'}.")
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after; {time.strftime('%Y-%m-%d')}.")
     print()
