@@ -165,7 +165,7 @@ def test_underflowing_frames_fall_back_to_log_space():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_em_never_decreases_the_log_likelihood(seed):
     rng = np.random.default_rng(seed)
-    lengths = rng.integers(20, 60, size=4)
+    lengths = np.array([47, 22, 58, 35])  # fixed, so the seeds share compiled shapes
     X = rng.normal(size=(lengths.sum(), 3)) * rng.uniform(0.5, 3.0, size=3)
     symbols = rng.integers(0, 5, size=(lengths.sum(), 1))
     models = [
