@@ -103,6 +103,7 @@ class GaussianHMMDensity(keras.Model):
         return hmm_inference.scaled_log_likelihood(*self.chain(), log_b, valid)
 
     def compute_mask(self, inputs, mask=None):
+        """The output (one value per sequence) carries no mask."""
         return None
 
     def viterbi(self, x):
