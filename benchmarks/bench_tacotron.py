@@ -9,8 +9,8 @@
    (the exporter's parity check on the model's representative inputs).
 3. Training throughput (utterances per second, median over ``--train-steps`` steps after a
    warm-up) with and without XLA (``jit_compile``), on synthetic batches shaped like the slt
-   corpus (``--batch`` utterances of 2.7 s and 45 symbols), each in its own process so its
-   peak memory (max RSS) is its own.
+   corpus (``--batch`` utterances of 2.7 s and 45 symbols, one fixed shape, so XLA compiles
+   once), each in its own process so its peak memory (VmHWM) is its own.
 
 Prints Markdown.
 
@@ -20,7 +20,6 @@ Prints Markdown.
 import argparse
 import multiprocessing
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -115,10 +114,17 @@ def training_throughput(recipe_name, jit, batch, steps, queue):
         if recipe.linear:
             y["linear"] = rng.normal(-5.0, 2.0, (batch, frames, model.n_freq)).astype(np.float32)
         median, warm = timed(lambda: model.train_on_batch(x, y), steps)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        queue.put((batch / median, warm, peak))
+        queue.put((batch / median, warm, _peak_rss_mb()))
     except Exception as error:  # reported in the table (e.g. an op XLA cannot compile)
         queue.put(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}")
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main(argv=()):
@@ -127,13 +133,14 @@ def main(argv=()):
     parser.add_argument("--frames", type=int, default=500, help="mel frames generated per run")
     parser.add_argument("--batch", type=int, default=16, help="training batch size")
     parser.add_argument("--train-steps", type=int, default=3, help="timed training steps (median)")
+    parser.add_argument("--skip-generation", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args(argv)
 
     print(f"Untrained preset-size models, {os.cpu_count()} CPU cores, load average "
           f"{os.getloadavg()[0]:.1f} at start; sentence {SENTENCE!r}.\n")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, recipe in RECIPES.items():
+        for name, recipe in RECIPES.items() if not args.skip_generation else ():
             rows, exports, audio = generation(name, recipe, args.frames, args.runs, Path(tmp))
             print(f"### {name}: {args.frames} frames ({audio:.2f} s of audio), batch 1\n")
             print("| runtime | median s | real-time factor | warm-up s |\n|---|---:|---:|---:|")

@@ -47,7 +47,7 @@ def run_cell(cell, inputs, mask=None, reverse: bool = False, training=None) -> t
         output = tf.where(keep, output, tf.zeros_like(output))
         return i + 1, states, tf.tensor_scatter_nd_update(buffer, [[t]], tf.expand_dims(output, 0))
 
-    _, _, buffer = tf.while_loop(lambda i, *_: i < steps, body, (0, states, buffer))
+    _, _, buffer = tf.while_loop(lambda i, *_: i < steps, body, (0, states, buffer), maximum_iterations=steps)
     return tf.transpose(buffer, [1, 0, 2])
 
 

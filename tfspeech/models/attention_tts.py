@@ -204,7 +204,8 @@ class AttentionTTS(keras.Model):
 
         start = (0, self.initial_state(memory), tf.zeros([num_steps, batch, r * self.n_mels]),
                  tf.zeros([num_steps, batch]), tf.zeros([num_steps, batch, tf.shape(text)[1]]))
-        _, _, frames, stops, alignments = tf.while_loop(lambda s, *_: s < num_steps, body, start)
+        _, _, frames, stops, alignments = tf.while_loop(lambda s, *_: s < num_steps, body, start,
+                                                        maximum_iterations=num_steps)
         decoder_mels = steps_to_frames(tf.transpose(frames, [1, 0, 2]), r)
         lengths = inputs.get("mel_lengths")
         frame_mask = None if lengths is None else sequence_mask(lengths, tf.shape(mels)[1])
