@@ -4,19 +4,20 @@
    preset's widths, mel-conditioned). Cached: seconds per sample of the compiled cached loop
    (XLA, and plain ``tf.function``) over ``--samples`` samples. Naive: seconds per sample once
    the window is full, i.e. one network pass over ``receptive_field + 1`` samples, which is what
-   every naive step costs after the first ``receptive_field`` samples; at 256 it is also
-   measured from the naive loop itself (time of 768 samples minus time of 512, over 256).
+   every naive step costs after the first ``receptive_field`` samples; at 256 the naive loop
+   itself is also timed over 512 samples (an average that includes its shorter first windows).
    The cache-only floor keeps the layers and the cache (residual width 64) with 4 gate, skip
    and conditioning channels: if the cache cost grew with the receptive field, it would show.
 2. Real-time factor (generation seconds / audio seconds) of the ``wavenet-slt`` preset size,
    batch 1 and 4, and what bounds it: FLOPs per sample (counted from the config) against the
    per-step floor of a loop with the same layers and 4 channels (loop, gather/scatter and
    kernel-launch overhead with almost no arithmetic).
+3. Training throughput of the preset size (seconds per ``train_on_batch`` step).
 
 Every figure is the median of ``--runs`` timed runs after one warm-up (compilation excluded,
 its time reported). Prints Markdown.
 
-    python -m benchmarks.bench_wavenet [--runs 3] [--samples 2000] [--rtf-seconds 1.0]
+    python -m benchmarks.bench_wavenet [--runs 3] [--samples 2000] [--rtf-seconds 1.0] [--parts ...]
 """
 
 import argparse
@@ -92,11 +93,11 @@ def naive_seconds_per_sample(model, mel_config, runs):
 
 
 def naive_loop_seconds_per_sample(model, mel_config, runs):
-    """From the naive loop itself: (time of 3 RF samples - time of 2 RF samples) / RF."""
-    rf = model.receptive_field
-    long, _ = timed(lambda: model.generate_classes(mel_for(3 * rf, mel_config), naive=True).numpy(), runs)
-    short, _ = timed(lambda: model.generate_classes(mel_for(2 * rf, mel_config), naive=True).numpy(), runs)
-    return (long - short) / rf
+    """The naive loop itself over ``2 * receptive_field`` samples, per sample: a lower bound of
+    its steady-state cost (its first windows are shorter)."""
+    mel = mel_for(2 * model.receptive_field, mel_config)
+    median, _ = timed(lambda: model.generate_classes(mel, naive=True).numpy(), runs)
+    return median / (mel.shape[1] * mel_config.hop_length)
 
 
 def speedup_table(args, mel_config):
@@ -120,8 +121,8 @@ def speedup_table(args, mel_config):
             cross_check = naive, naive_loop_seconds_per_sample(model, mel_config, args.runs)
         print(f"| {rf} | {layers} | {naive * 1e3:.2f} ms | {graph * 1e6:.0f} µs | {xla * 1e6:.0f} µs "
               f"| {naive / xla:.0f}x | {compile_s:.1f} s | {floor * 1e6:.0f} µs |", flush=True)
-    print(f"\nNaive at 256 from its own loop: {cross_check[1] * 1e3:.2f} ms per sample "
-          f"(one full-window pass: {cross_check[0] * 1e3:.2f} ms).\n")
+    print(f"\nThe naive loop itself at 256, over 512 samples: {cross_check[1] * 1e3:.2f} ms per sample "
+          f"on average, its windows growing to full (one full-window pass: {cross_check[0] * 1e3:.2f} ms).\n")
 
 
 def rtf_table(args, mel_config):
@@ -142,7 +143,26 @@ def rtf_table(args, mel_config):
             flops = 2 * macs_per_sample(m) * steps * batch / median / 1e9
             print(f"| {batch} | {name} | {median / audio_seconds / batch:.2f} | {median / steps * 1e6:.0f} "
                   f"| {flops:.2f} |", flush=True)
-    print(f"\nReal time needs {2 * macs * mel_config.sample_rate / 1e9:.1f} GFLOP/s per utterance.")
+    print(f"\nReal time needs {2 * macs * mel_config.sample_rate / 1e9:.1f} GFLOP/s per utterance.\n")
+
+
+def training_table(args, mel_config):
+    """Training throughput of the preset size: what its training time on this machine rests on."""
+    model = vocoder(mel_config)
+    model.compile(**model.default_compile_args())
+    rng = np.random.default_rng(0)
+    samples = args.train_frames * mel_config.hop_length
+    audio = rng.integers(0, model.quantization_channels, (args.train_batch, samples)).astype(np.int32)
+    inputs = {"audio": audio, "mel": mel_for(samples, mel_config, args.train_batch)}
+    median, compile_s = timed(lambda: model.train_on_batch(inputs, audio), args.runs)
+    print(f"### Training throughput of the preset size (batch {args.train_batch} x {samples} samples, "
+          "`default_compile_args()`, no XLA)\n")
+    print("| s per step | samples per s | first step (tracing) |")
+    print("|---:|---:|---:|")
+    print(f"| {median:.2f} | {args.train_batch * samples / median:,.0f} | {compile_s:.1f} s |\n")
+
+
+PARTS = {"speedup": speedup_table, "rtf": rtf_table, "training": training_table}
 
 
 def main(argv=()):
@@ -151,13 +171,16 @@ def main(argv=()):
     parser.add_argument("--runs", type=int, default=3, help="timed runs per figure (median)")
     parser.add_argument("--samples", type=int, default=2000, help="samples per cached run")
     parser.add_argument("--rtf-seconds", type=float, default=1.0, help="audio seconds per real-time-factor run")
+    parser.add_argument("--train-batch", type=int, default=8, help="crops per training step")
+    parser.add_argument("--train-frames", type=int, default=8, help="mel frames per training crop")
+    parser.add_argument("--parts", nargs="+", choices=sorted(PARTS), default=list(PARTS), help="what to measure")
     args = parser.parse_args(list(argv))
     mel_config = MelConfig()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"CPU cores available: {len(os.sched_getaffinity(0))}; load average at start {load} "
           f"(other jobs share the cores); TensorFlow {tf.__version__}\n")
-    speedup_table(args, mel_config)
-    rtf_table(args, mel_config)
+    for part in args.parts:
+        PARTS[part](args, mel_config)
 
 
 if __name__ == "__main__":
