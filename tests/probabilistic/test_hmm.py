@@ -115,6 +115,18 @@ def test_gmmhmm_em_trajectory_matches_hmmlearn(covariance_type, params, data, ch
     np.testing.assert_allclose(ours.weights_, theirs.weights_, atol=1e-10)
 
 
+def test_sequences_without_transitions_keep_the_transition_rows(data):
+    """Length-1 sequences give no transition counts: hmmlearn zeroes the rows (an invalid
+    model); here they keep their values, and the log-likelihoods still match hmmlearn."""
+    lengths = [1] * len(data)
+    ours, theirs = _fit_both(GaussianHMM(2, "diag", random_state=0, n_iter=4),
+                             hmmlearn.GaussianHMM(2, "diag", random_state=0, n_iter=4), data, lengths)
+    np.testing.assert_allclose(ours.monitor_.history, theirs.monitor_.history, atol=TRAJECTORY_ATOL)
+    np.testing.assert_allclose(theirs.transmat_, 0.0)
+    np.testing.assert_allclose(ours.transmat_.sum(axis=1), 1.0)
+    assert ours.predict(data, lengths).shape == (len(data),)
+
+
 def _left_right(n_states):
     transmat = np.diag(np.full(n_states, 0.7)) + np.diag(np.full(n_states - 1, 0.3), k=1)
     transmat[-1, -1] = 1.0

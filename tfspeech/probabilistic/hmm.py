@@ -96,9 +96,14 @@ def _normalize(counts, axis=-1):
 
 
 def _dirichlet_map(current, prior, counts):
-    """Lagrange-multiplier M-step of a probability vector/rows (see module docstring)."""
-    numerator = np.maximum(prior - 1 + counts, 0)
-    return _normalize(np.where(current == 0, 0, numerator))
+    """Lagrange-multiplier M-step of a probability vector/rows (see module docstring).
+
+    A row with nothing to normalize (no expected counts, e.g. no transition ever leaves the
+    state) keeps its previous values; hmmlearn leaves it all zero, an invalid model.
+    """
+    numerator = np.where(current == 0, 0, np.maximum(prior - 1 + counts, 0))
+    empty = numerator.sum(axis=-1, keepdims=True) == 0
+    return np.where(empty, current, _normalize(numerator))
 
 
 class _Data:
@@ -660,7 +665,9 @@ class CategoricalHMM(_BaseHMM):
 
     def _emission_m_step(self, counts):
         if "e" in self.params:
-            self.emissionprob_ = _normalize(np.maximum(self.emissionprob_prior - 1 + counts, 0))
+            numerator = np.maximum(self.emissionprob_prior - 1 + counts, 0)
+            empty = numerator.sum(axis=1, keepdims=True) == 0  # an unvisited state keeps its row
+            self.emissionprob_ = np.where(empty, self.emissionprob_, _normalize(numerator))
 
     def _emission_parameter_counts(self):
         return {"e": self.n_components * (self.n_features - 1)}
@@ -820,7 +827,8 @@ class GMMHMM(_BaseHMM):
         D, M = self.n_features, self.n_mix
         if "w" in self.params:
             numerator = nk + weights_prior - 1
-            self.weights_ = numerator / numerator.sum(axis=1, keepdims=True)
+            total = numerator.sum(axis=1, keepdims=True)  # 0 for an unvisited state: keep its row
+            self.weights_ = np.where(total > 0, numerator / np.where(total > 0, total, 1), self.weights_)
         if "m" in self.params:
             denominator = nk + means_weight
             numerator = means_weight[..., None] * means_prior + stats.sum_x + nk[..., None] * stats.shift
