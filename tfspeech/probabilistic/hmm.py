@@ -5,7 +5,8 @@ exact log-space fallback); the M-step is closed form. Start probabilities, trans
 maximize ``Σᵢ (nᵢ + aᵢ − 1) log pᵢ`` under ``Σᵢ pᵢ = 1`` (expected counts ``nᵢ``, Dirichlet
 prior ``aᵢ``): the Lagrangian ``Σᵢ (nᵢ + aᵢ − 1) log pᵢ + λ (1 − Σᵢ pᵢ)`` is stationary at
 ``pᵢ = (nᵢ + aᵢ − 1) / λ`` with ``λ = Σⱼ (nⱼ + aⱼ − 1)``; negative numerators are clipped to
-zero (the maximum on the simplex's boundary) and zero entries stay zero, as in hmmlearn.
+zero (the maximum on the simplex's boundary) and zero entries stay zero, as in hmmlearn; a
+row with no expected counts at all keeps its previous values (hmmlearn zeroes it).
 Gaussian emissions use the MAP forms of hmmlearn's Normal / inverse-gamma /
 inverse-Wishart priors; the defaults give maximum likelihood plus a small variance floor.
 
