@@ -134,7 +134,11 @@ class Glow(Flow):
                     tfb.Reshape([kept, height, width], event_shape_in=[kept * height * width]),
                 ]
             )
-            applied.append(_blockwise([tfb.Identity(), rest], [factored * height * width, kept * height * width]))
+            factored_size = factored * height * width
+            # The identity on the factored-out block, as a vector bijector (event rank 1 like
+            # `rest`): tfp's structured log-det bookkeeping needs equal ranks from 3 levels on.
+            identity = tfb.Reshape([factored_size], event_shape_in=[factored_size], name="factored_out")
+            applied.append(_blockwise([identity, rest], [factored_size, kept * height * width]))
         return tfb.Chain(applied[::-1])
 
     def _coupling(self, index, channels) -> tfb.Bijector:
