@@ -7,14 +7,15 @@
    prenet's inference dropout stays on). Median of ``--runs`` runs after a warm-up.
 2. TFLite size and worst error against Keras for float32, float16 and dynamic-int8 weights
    (the exporter's parity check on the model's representative inputs).
-3. Training throughput (utterances per second, median over ``--train-steps`` steps after a
+3. Training throughput (utterances per second of wall time, and CPU seconds per utterance,
+   which a busy machine disturbs less; medians over ``--train-steps`` steps after a
    warm-up) with and without XLA (``jit_compile``), on synthetic batches shaped like the slt
    corpus (``--batch`` utterances of 2.7 s and 45 symbols, one fixed shape, so XLA compiles
    once), each in its own process so its peak memory (VmHWM) is its own.
 
 Prints Markdown.
 
-    python -m benchmarks.bench_tacotron [--runs 5] [--frames 500] [--batch 16] [--train-steps 3]
+    python -m benchmarks.bench_tacotron [--runs 5] [--frames 500] [--batch 16] [--train-steps 5]
 """
 
 import argparse
@@ -96,7 +97,8 @@ def generation(name, recipe, frames, runs, folder):
 
 
 def training_throughput(recipe_name, jit, batch, steps, queue):
-    """In a child process: (utterances per second, warm-up seconds, peak RSS MB) or an error string."""
+    """In a child process: (utterances per second, CPU seconds per utterance, warm-up seconds, peak
+    RSS MB), medians over ``steps`` steps, or an error string."""
     try:
         recipe = RECIPES[recipe_name]
         keras.utils.set_random_seed(0)
@@ -113,8 +115,16 @@ def training_throughput(recipe_name, jit, batch, steps, queue):
         y = {"mels": mels, "stop": (np.arange(frames)[None] >= lengths[:, None] - 1).astype(np.float32)}
         if recipe.linear:
             y["linear"] = rng.normal(-5.0, 2.0, (batch, frames, model.n_freq)).astype(np.float32)
-        median, warm = timed(lambda: model.train_on_batch(x, y), steps)
-        queue.put((batch / median, warm, _peak_rss_mb()))
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        warm = time.perf_counter() - start
+        wall, cpu = [], []
+        for _ in range(steps):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            model.train_on_batch(x, y)
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+        queue.put((batch / statistics.median(wall), statistics.median(cpu) / batch, warm, _peak_rss_mb()))
     except Exception as error:  # reported in the table (e.g. an op XLA cannot compile)
         queue.put(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}")
 
@@ -132,7 +142,7 @@ def main(argv=()):
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
     parser.add_argument("--frames", type=int, default=500, help="mel frames generated per run")
     parser.add_argument("--batch", type=int, default=16, help="training batch size")
-    parser.add_argument("--train-steps", type=int, default=3, help="timed training steps (median)")
+    parser.add_argument("--train-steps", type=int, default=5, help="timed training steps (median)")
     parser.add_argument("--skip-generation", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args(argv)
@@ -156,7 +166,8 @@ def main(argv=()):
         return
     print(f"### Training throughput: batch {args.batch}, {TRAIN_FRAMES} frames and {TRAIN_SYMBOLS} symbols "
           f"per utterance\n")
-    print("| preset | XLA | utterances / s | warm-up s | peak RSS MB |\n|---|---|---:|---:|---:|")
+    print("| preset | XLA | utterances / s | CPU s / utterance | warm-up s | peak RSS MB |\n"
+          "|---|---|---:|---:|---:|---:|")
     context = multiprocessing.get_context("spawn")
     for name in RECIPES:
         for jit in (False, True):
@@ -166,10 +177,11 @@ def main(argv=()):
             result = queue.get()
             child.join()
             if isinstance(result, str):
-                print(f"| {name} | {'on' if jit else 'off'} | failed: {result} | | |", flush=True)
+                print(f"| {name} | {'on' if jit else 'off'} | failed: {result} | | | |", flush=True)
             else:
-                rate, warm, peak = result
-                print(f"| {name} | {'on' if jit else 'off'} | {rate:.2f} | {warm:.0f} | {peak:,.0f} |", flush=True)
+                rate, cpu, warm, peak = result
+                print(f"| {name} | {'on' if jit else 'off'} | {rate:.2f} | {cpu:.3f} | {warm:.0f} | {peak:,.0f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -404,4 +404,5 @@ def _write(buffer, index, value):
 def masked_mean(values, frame_mask):
     """Mean of (batch, frames, channels) ``values`` over real frames (``frame_mask`` (batch, frames) 0/1)."""
     channels = tf.cast(tf.shape(values)[-1], values.dtype)
-    return tf.reduce_sum(values * tf.expand_dims(frame_mask, -1)) / tf.maximum(tf.reduce_sum(frame_mask) * channels, 1.0)
+    total = tf.reduce_sum(values * tf.expand_dims(frame_mask, -1))
+    return total / tf.maximum(tf.reduce_sum(frame_mask) * channels, 1.0)

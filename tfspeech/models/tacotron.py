@@ -53,7 +53,8 @@ class Tacotron(AttentionTTS):
         self.encoder_bank_size, self.encoder_bank_filters = encoder_bank_size, encoder_bank_filters
         self.encoder_highway_layers, self.encoder_highway_units = encoder_highway_layers, encoder_highway_units
         self.encoder_rnn_units = encoder_rnn_units
-        self.attention_rnn_units, self.decoder_units, self.decoder_layers = attention_rnn_units, decoder_units, decoder_layers
+        self.attention_rnn_units = attention_rnn_units
+        self.decoder_units, self.decoder_layers = decoder_units, decoder_layers
         self.postnet_bank_size, self.postnet_bank_filters = postnet_bank_size, postnet_bank_filters
         self.postnet_projection_units = postnet_projection_units
         self.postnet_highway_layers, self.postnet_highway_units = postnet_highway_layers, postnet_highway_units
@@ -61,13 +62,15 @@ class Tacotron(AttentionTTS):
         self.n_freq = self.mel_config.n_freq
 
         self.embedding = keras.layers.Embedding(self.vocab_size, embedding_dim, name="embedding")
-        self.encoder_prenet = Prenet(self.encoder_prenet_units, encoder_prenet_dropout, inference_dropout=False, name="encoder_prenet")
+        self.encoder_prenet = Prenet(self.encoder_prenet_units, encoder_prenet_dropout, inference_dropout=False,
+                                     name="encoder_prenet")
         self.encoder_cbhg = CBHG(encoder_bank_size, encoder_bank_filters,
                                  (encoder_highway_units, self.encoder_prenet_units[-1]), encoder_highway_layers,
                                  encoder_highway_units, encoder_rnn_units, name="encoder_cbhg")
         self.attention_rnn = keras.layers.GRUCell(attention_rnn_units, name="attention_rnn")
         self.decoder_input = keras.layers.Dense(decoder_units, name="decoder_input")
-        self.decoder_rnns = [keras.layers.GRUCell(decoder_units, name=f"decoder_rnn_{i}") for i in range(decoder_layers)]
+        self.decoder_rnns = [keras.layers.GRUCell(decoder_units, name=f"decoder_rnn_{i}")
+                             for i in range(decoder_layers)]
         self.frame_projection = keras.layers.Dense(self.reduction_factor * self.n_mels, name="frame_projection")
         self.stop_projection = keras.layers.Dense(1, name="stop_projection")
         self.postnet_cbhg = CBHG(postnet_bank_size, postnet_bank_filters, (postnet_projection_units, self.n_mels),

@@ -44,7 +44,8 @@ class Tacotron2(AttentionTTS):
         super().__init__(**kwargs)
         self.embedding_dim = embedding_dim
         self.encoder_filters, self.encoder_kernel_size = encoder_filters, encoder_kernel_size
-        self.encoder_layers, self.encoder_dropout, self.encoder_rnn_units = encoder_layers, encoder_dropout, encoder_rnn_units
+        self.encoder_layers, self.encoder_dropout = encoder_layers, encoder_dropout
+        self.encoder_rnn_units = encoder_rnn_units
         self.attention_rnn_units, self.decoder_rnn_units = attention_rnn_units, decoder_rnn_units
         self.decoder_dropout = decoder_dropout
         self.postnet_filters, self.postnet_kernel_size = postnet_filters, postnet_kernel_size
