@@ -233,7 +233,7 @@ from training, and two new pitch/speed settings of base voices that training doe
 
 ## Training
 
-`{TRAIN_COMMAND}` ({seconds:.0f} s on {os.cpu_count()} CPUs, synthesis included):
+`{TRAIN_COMMAND}` ({seconds:.0f} s on {os.cpu_count()} CPUs, corpus synthesis included unless `--work-dir` held it already):
 `tfspeech.probabilistic.GaussianHMM` per word ({EM_SETTINGS['covariance_type']}, n_iter={EM_SETTINGS['n_iter']},
 tol={EM_SETTINGS['tol']}, min_covar={EM_SETTINGS['min_covar']}, float64), started at state 0 with
 self-loop/next-state transitions 0.5/0.5 and means/variances of a uniform segmentation of each
