@@ -1,0 +1,133 @@
+"""DigitRecognizer: agreement with the EM estimators, saving, fine-tuning, export, and the zoo preset."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfspeech import export
+from tfspeech.models.digit_recognizer import DigitRecognizer, digit_features
+from tfspeech.probabilistic import GaussianHMM
+
+WORDS = ("low", "mid", "high")
+STATES, FEATURES, T = 3, 4, 20
+
+
+def _word_sequences(word_index, n, rng):
+    """``n`` sequences ``(T, FEATURES)`` walking three levels that depend on the word."""
+    levels = np.repeat(np.arange(STATES), -(-T // STATES))[:T]
+    return [(word_index * 2.0 + levels[:, None] * (1 + word_index) * 0.5
+             + 0.3 * rng.standard_normal((T, FEATURES))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return {i: _word_sequences(i, 6, rng) for i in range(len(WORDS))}
+
+
+@pytest.fixture(scope="module")
+def hmms(data):
+    # Dirichlet priors > 1 keep every probability above zero (the Keras model floors zeros at 1e-30).
+    return [GaussianHMM(STATES, "diag", n_iter=5, random_state=0, startprob_prior=1.5, transmat_prior=1.5).fit(np.concatenate(seqs), [T] * len(seqs))
+            for seqs in data.values()]
+
+
+@pytest.fixture()
+def model(hmms):
+    recognizer = DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES)
+    recognizer.set_word_hmms(hmms)
+    return recognizer
+
+
+def _batch(data):
+    x = np.stack([seq for seqs in data.values() for seq in seqs[:2]]).astype(np.float32)
+    y = np.repeat(np.arange(len(WORDS)), 2)
+    return x, y
+
+
+def test_scores_match_each_word_estimator_and_recognize(model, hmms, data):
+    x, y = _batch(data)
+    scores = model(x).numpy()
+    assert scores.shape == (len(x), len(WORDS))
+    for i, hmm in enumerate(hmms):
+        expected = hmm.score_sequences(x.reshape(-1, FEATURES).astype(np.float64), [T] * len(x))
+        np.testing.assert_allclose(scores[:, i], expected, rtol=1e-4)
+    assert model.predict_words(x) == [WORDS[i] for i in y]
+
+
+def test_mask_skips_padding(model, data):
+    x, _ = _batch(data)
+    padded = np.concatenate([x, np.full((len(x), 5, FEATURES), 50.0, np.float32)], axis=1)
+    mask = np.arange(T + 5) < T
+    np.testing.assert_allclose(model(padded, mask=np.tile(mask, (len(x), 1))), model(x), rtol=1e-5)
+
+
+def test_viterbi_picks_best_path_word(model, data):
+    x, _ = _batch(data)
+    word, states, log_prob = (t.numpy() for t in model.viterbi(x))
+    np.testing.assert_array_equal(word, np.argmax(log_prob, axis=-1))
+    assert np.all(log_prob <= model(x).numpy() + 1e-3)  # one path never beats all paths
+    for b in range(len(x)):
+        _, best = model.word_hmms[word[b]].viterbi(x[b:b + 1])
+        np.testing.assert_array_equal(states[b], best.numpy()[0])
+
+
+def test_wrong_feature_size_is_a_clear_error(model):
+    with pytest.raises(ValueError, match=rf"\(batch, T, {FEATURES}\)"):
+        model(np.zeros((1, T, FEATURES + 1), np.float32))
+    with pytest.raises(ValueError, match="22050 Hz"):
+        digit_features(np.zeros(16000, np.float32), sample_rate=16000)
+
+
+def test_keras_file_round_trip(model, data, tmp_path):
+    x, _ = _batch(data)
+    rebuilt = DigitRecognizer.from_config(model.get_config())
+    assert rebuilt.words == WORDS and rebuilt.n_states == STATES
+    model.save(tmp_path / "digits.keras")
+    reloaded = keras.saving.load_model(tmp_path / "digits.keras")
+    assert isinstance(reloaded, DigitRecognizer)
+    np.testing.assert_array_equal(reloaded(x).numpy(), model(x).numpy())
+
+
+def test_one_fit_step_lowers_true_word_nll(model, data):
+    x, y = _batch(data)
+    x = x + 0.5  # shifted data: the EM optimum is no longer a stationary point
+    before = -model(x).numpy()[np.arange(len(y)), y]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+    after = -model(x).numpy()[np.arange(len(y)), y]
+    assert after.mean() < before.mean()
+
+
+def test_saved_model_and_tflite_parity(model, tmp_path):
+    assert set(model.export_signatures()) == {"score", "viterbi"}
+    saved = export.saved_model(model, tmp_path / "saved")
+    assert saved.passed
+    lite = export.tflite(model, tmp_path / "digits.tflite")
+    assert lite.passed and not lite.flex_ops
+    assert {(o.signature, o.output) for o in lite.outputs} == {
+        ("score", "log_likelihood"), ("viterbi", "word"), ("viterbi", "states"), ("viterbi", "log_prob")}
+
+
+def test_preset_recognizes_a_held_out_voice(tmp_path):
+    from tfspeech import zoo
+    from tfspeech.audio import load
+    from tfspeech.data import layout
+    from tfspeech.data.corpus import build_corpus
+    from tfspeech.recipes.spoken_digits import HELD_OUT_VOICES, TRAIN_VOICES
+
+    voice = "flite:kal16:pitch=5:speed=0.9"
+    assert voice in HELD_OUT_VOICES and voice not in TRAIN_VOICES
+    model = zoo.load("spoken-digits")
+    assert "spoken-digits" in zoo.list()
+    (tmp_path / "digits.txt").write_text("\n".join(model.words) + "\n")
+    corpus_dir = build_corpus([voice], n=None, sentences_file=tmp_path / "digits.txt",
+                              out_dir=tmp_path / "corpus", progress=False)
+    utterances = layout.read_corpus(corpus_dir)
+    assert sorted(u.text for u in utterances) == sorted(model.words)
+    correct = 0
+    for utterance in utterances:
+        waveform, _ = load(utterance.wav_path(corpus_dir), sample_rate=22050)
+        correct += model.predict_words(digit_features(waveform)[None]) == [utterance.text]
+    assert correct >= 8, f"{correct}/10 digits recognized"
