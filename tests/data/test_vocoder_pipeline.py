@@ -54,7 +54,8 @@ def test_utterances_hold_aligned_classes_and_mels(train):
 
 def test_every_crop_is_a_matching_slice_of_one_utterance(train):
     by_id = {u.id: u for u in train}
-    inputs, targets = next(iter(vocoder_dataset(None, mel_config=MEL, segment_frames=6, batch_size=16, utterances=train)))
+    dataset = vocoder_dataset(None, mel_config=MEL, segment_frames=6, batch_size=16, utterances=train)
+    inputs, targets = next(iter(dataset))
     audio, mel = inputs["audio"].numpy(), inputs["mel"].numpy()
     assert audio.shape == (16, 6 * 32) and audio.dtype == np.int32 and mel.shape == (16, 6, 10)
     np.testing.assert_array_equal(targets.numpy(), audio)

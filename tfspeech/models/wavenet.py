@@ -172,9 +172,13 @@ class WaveNet(keras.Model):
         if quantization_channels < 2:
             raise ValueError(f"quantization_channels must be >= 2, got {quantization_channels}")
         if kernel_size < 2:
-            raise ValueError(f"kernel_size must be >= 2 (a dilated convolution needs a past tap), got {kernel_size}")
+            raise ValueError(
+                f"kernel_size must be >= 2 (a dilated convolution needs a past tap), got {kernel_size}"
+            )
         if output_distribution not in OUTPUT_DISTRIBUTIONS:
-            raise ValueError(f"unknown output_distribution {output_distribution!r}; choose one of {OUTPUT_DISTRIBUTIONS}")
+            raise ValueError(
+                f"unknown output_distribution {output_distribution!r}; choose one of {OUTPUT_DISTRIBUTIONS}"
+            )
         if upsample_mode not in UPSAMPLE_MODES:
             raise ValueError(f"unknown upsample_mode {upsample_mode!r}; choose one of {UPSAMPLE_MODES}")
         if sampling_temperature < 0:
@@ -208,9 +212,9 @@ class WaveNet(keras.Model):
                 )
             self.upsample_factors = [int(f) for f in factors]
             self.upsampler = ConditioningUpsampler(conditioning_channels, factors, upsample_mode, name="upsampler")
-        self.speaker_embedding = (
-            keras.layers.Embedding(num_speakers, speaker_channels, name="speaker_embedding") if num_speakers else None
-        )
+        self.speaker_embedding = None
+        if num_speakers:
+            self.speaker_embedding = keras.layers.Embedding(num_speakers, speaker_channels, name="speaker_embedding")
         self.blocks = [
             GatedResidualBlock(
                 residual_channels,
@@ -237,7 +241,11 @@ class WaveNet(keras.Model):
         self._write_offsets = offsets.astype(np.int32)
         self._write_periods = np.array(taps, np.int32)
         # Past taps of block i at step t: times t - j d_i for j = k-1 … 1 (oldest first).
-        lags = [(j * b.dilation, o, p) for b, o, p in zip(self.blocks, offsets, taps) for j in range(kernel_size - 1, 0, -1)]
+        lags = [
+            (j * block.dilation, offset, period)
+            for block, offset, period in zip(self.blocks, offsets, taps)
+            for j in range(kernel_size - 1, 0, -1)
+        ]
         self._read_lags = np.array([lag for lag, _, _ in lags], np.int32)
         self._read_offsets = np.array([o for _, o, _ in lags], np.int32)
         self._read_periods = np.array([p for _, _, p in lags], np.int32)
@@ -304,10 +312,14 @@ class WaveNet(keras.Model):
     def _speaker_vector(self, speaker):
         if self.speaker_embedding is None:
             if speaker is not None:
-                raise ValueError("this WaveNet has no speaker conditioning (num_speakers=0); do not pass 'speaker'")
+                raise ValueError(
+                    "this WaveNet has no speaker conditioning (num_speakers=0); do not pass 'speaker'"
+                )
             return None
         if speaker is None:
-            raise ValueError(f"this WaveNet is conditioned on {self.num_speakers} speakers; pass 'speaker' ids (batch,)")
+            raise ValueError(
+                f"this WaveNet is conditioned on {self.num_speakers} speakers; pass 'speaker' ids (batch,)"
+            )
         return self.speaker_embedding(tf.cast(speaker, tf.int32))
 
     # ------------------------------------------------------------------ cached step
@@ -330,7 +342,8 @@ class WaveNet(keras.Model):
         """
         # (taps, batch, residual), sliced per block without a transpose: one read of the cache
         # that the scatter below depends on, so XLA can update the cache in place.
-        past = tf.gather(state, self._read_offsets + tf.math.floormod(position - self._read_lags, self._read_periods))
+        reads = self._read_offsets + tf.math.floormod(position - self._read_lags, self._read_periods)
+        past = tf.gather(state, reads)
         x = self.embedding(sample)
         written, skips, k = [], 0.0, self.kernel_size - 1
         for i, block in enumerate(self.blocks):
@@ -375,7 +388,8 @@ class WaveNet(keras.Model):
             classes = tf.tensor_scatter_nd_update(classes, [[t]], sample[None])
             return t + 1, sample, state, rng, classes
 
-        start = (0, tf.fill([batch], self.silence_class), self.initial_state(batch), _initial_rng(seed, batch), classes)
+        first = tf.fill([batch], self.silence_class)
+        start = (0, first, self.initial_state(batch), _initial_rng(seed, batch), classes)
         *_, classes = tf.while_loop(lambda t, *_: t < num_samples, body, start)
         return tf.transpose(classes)
 
@@ -411,7 +425,9 @@ class WaveNet(keras.Model):
                 return loop(local, self._speaker_vector(speaker), batch, num_samples, seed, temperature)
 
             # The naive loop slices windows of changing length, which XLA cannot compile.
-            self._generators.functions[key] = tf.function(generate, jit_compile=jit_compile and not naive)
+            self._generators.functions[key] = tf.function(
+                generate, jit_compile=jit_compile and not naive, reduce_retracing=True
+            )
         return self._generators.functions[key]
 
     def generate_classes(
@@ -472,7 +488,9 @@ class WaveNet(keras.Model):
                 raise ValueError(f"this WaveNet is conditioned on {self.num_speakers} speakers; pass speaker ids")
             speaker = np.atleast_1d(np.asarray(speaker))
             if speaker.ndim != 1 or not np.issubdtype(speaker.dtype, np.integer):
-                raise ValueError(f"speaker must be integer ids of shape (batch,), got {speaker.dtype} {speaker.shape}")
+                raise ValueError(
+                    f"speaker must be integer ids of shape (batch,), got {speaker.dtype} {speaker.shape}"
+                )
             if speaker.min() < 0 or speaker.max() >= self.num_speakers:
                 raise ValueError(f"speaker ids must be in [0, {self.num_speakers}), got {speaker.tolist()}")
             if batch is not None and speaker.shape[0] != batch:
@@ -581,7 +599,9 @@ class WaveNet(keras.Model):
                 {
                     "sample": rng.integers(0, self.quantization_channels, (1,)).astype(np.int32),
                     "conditioning": rng.normal(0.0, 0.5, (1, self.conditioning_channels)).astype(np.float32),
-                    "state": rng.normal(0.0, 0.5, (self.cache_slots, 1, self.residual_channels)).astype(np.float32),
+                    "state": rng.normal(0.0, 0.5, (self.cache_slots, 1, self.residual_channels)).astype(
+                        np.float32
+                    ),
                     "position": np.int32(rng.integers(0, 10_000)),
                     **speaker,
                 }
@@ -601,7 +621,9 @@ def check_mel(mel, mel_config: dict) -> tf.Tensor:
     if array.ndim == 2:
         array = array[np.newaxis]
     if array.ndim != 3:
-        raise ValueError(f"expected log-mels of shape (frames, {n_mels}) or (batch, frames, {n_mels}), got {array.shape}")
+        raise ValueError(
+            f"expected log-mels of shape (frames, {n_mels}) or (batch, frames, {n_mels}), got {array.shape}"
+        )
     if array.shape[-1] != n_mels:
         raise ValueError(
             f"the log-mels have {array.shape[-1]} bands but this vocoder takes {n_mels}; compute them with "
