@@ -79,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the recipe; returns the held-out metrics."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_frames"):
         if getattr(args, name) < 1:
-            parser_name = "--" + name.replace("_", "-")
-            raise SystemExit(f"{parser_name} must be at least 1, got {getattr(args, name)}")
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     mel_config = MelConfig()
     corpus = args.corpus or build_corpus([VOICE], n=args.sentences, seed=args.seed)
     args.run_dir.mkdir(parents=True, exist_ok=True)
