@@ -180,7 +180,6 @@ def train(zoo=ZOO, overwrite=False, work_dir=None):
 
 
 def _card(accuracy, train_accuracy, matrix, hmms, held_out, training, seconds, fingerprint):
-    voices = lambda specs: "\n".join(f"- `{spec}`" for spec in specs)  # noqa: E731
     n_held_out = int(matrix.sum())
     return f"""# {PRESET_NAME}
 
@@ -225,11 +224,11 @@ with {n_held_out} held-out utterances, one error moves the accuracy by {1 / n_he
 Manifest sha256: `{fingerprint[:16]}…`.
 
 Training voices ({len(TRAIN_VOICES)}):
-{voices(TRAIN_VOICES)}
+{_bullets(TRAIN_VOICES)}
 
 Held-out voices ({len(HELD_OUT_VOICES)}; never seen in training; two espeak dialects absent
 from training, and two new pitch/speed settings of base voices that training does use):
-{voices(HELD_OUT_VOICES)}
+{_bullets(HELD_OUT_VOICES)}
 
 ## Training
 
@@ -240,6 +239,10 @@ self-loop/next-state transitions 0.5/0.5 and means/variances of a uniform segmen
 utterance; EM iterations per word: {[hmm.monitor_.iter for hmm in hmms]}. A single Gaussian per
 state (`GaussianHMM`), not `GMMHMM`: `GMMHMM` has no Keras conversion yet.
 """
+
+
+def _bullets(specs):
+    return "\n".join(f"- `{spec}`" for spec in specs)
 
 
 def evaluate(zoo=ZOO):
