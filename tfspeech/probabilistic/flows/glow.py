@@ -104,42 +104,56 @@ class Glow(Flow):
                 self.networks[index].build((None, height, width, channels // 2))
 
     def flow_bijector(self, training=False):
-        return tfb.Invert(self._density_chain(0, self.event_shape, training))
+        return tfb.Invert(self._density_chain(training))
 
-    def _density_chain(self, level, shape, training) -> tfb.Bijector:
-        """Level ``level`` onwards, ``[H, W, C]`` (before the squeeze) to a flat latent."""
-        applied = []  # in the order the density direction applies them
-        if self.squeeze:
-            applied += _squeeze(shape)
-        height, width, channels = self.level_shapes[level]
-        for step in range(self.steps_per_level):
-            index = level * self.steps_per_level + step
-            applied += [
-                self.actnorms[index].bijector(initialize=training),
-                self.convolutions[index].bijector(),
-                self._coupling(index, channels),
-            ]
-        size = height * width * channels
-        if level == self.num_levels - 1:
-            applied.append(tfb.Reshape([size], event_shape_in=[height, width, channels]))
-        else:
-            factored = channels // 2
-            kept = channels - factored
-            # Channels first, then flat: the first `factored` channels are the first block.
-            applied += [tfb.Transpose(perm=[2, 0, 1]), tfb.Reshape([size], event_shape_in=[channels, height, width])]
-            rest = tfb.Chain(
-                [
-                    self._density_chain(level + 1, (height, width, kept), training),
+    def _density_chain(self, training) -> tfb.Bijector:
+        """Images ``[H, W, C]`` to the flat latent, level after level.
+
+        After each level but the last, the state is flat with the factored-out channels first;
+        level ``l`` then transforms only the block after all earlier factored-out blocks
+        (one blockwise bijector per level, not nested ones: tfp's bookkeeping over nested
+        compositions grows steeply with depth).
+        """
+        levels = []  # in the order the density direction applies them
+        done = 0  # size of the factored-out prefix
+        for level, (height, width, channels) in enumerate(self.level_shapes):
+            applied = []
+            height_in, width_in, channels_in = self._input_shape(level)
+            if level > 0:  # the kept channels arrive flat, channels first
+                size_in = height_in * width_in * channels_in
+                applied += [
+                    tfb.Reshape([channels_in, height_in, width_in], event_shape_in=[size_in]),
                     tfb.Transpose(perm=[1, 2, 0]),
-                    tfb.Reshape([kept, height, width], event_shape_in=[kept * height * width]),
                 ]
-            )
-            factored_size = factored * height * width
-            # The identity on the factored-out block, as a vector bijector (event rank 1 like
-            # `rest`): tfp's structured log-det bookkeeping needs equal ranks from 3 levels on.
-            identity = tfb.Reshape([factored_size], event_shape_in=[factored_size], name="factored_out")
-            applied.append(_blockwise([identity, rest], [factored_size, kept * height * width]))
-        return tfb.Chain(applied[::-1])
+            if self.squeeze:
+                applied += _squeeze((height_in, width_in, channels_in))
+            for step in range(self.steps_per_level):
+                index = level * self.steps_per_level + step
+                applied += [
+                    self.actnorms[index].bijector(initialize=training),
+                    self.convolutions[index].bijector(),
+                    self._coupling(index, channels),
+                ]
+            size = height * width * channels
+            # Channels first, then flat: the first channels // 2 are the block factored out here.
+            applied += [tfb.Transpose(perm=[2, 0, 1]), tfb.Reshape([size], event_shape_in=[channels, height, width])]
+            chain = tfb.Chain(applied[::-1])
+            if level == 0:
+                levels.append(chain)
+            else:
+                # The identity on the factored-out prefix as a vector bijector (event rank 1,
+                # like `chain`), as tfp's structured log-det bookkeeping wants.
+                identity = tfb.Reshape([done], event_shape_in=[done], name="factored_out")
+                levels.append(_blockwise([identity, chain], [done, self.latent_size - done]))
+            done += (channels // 2) * height * width
+        return tfb.Chain(levels[::-1])
+
+    def _input_shape(self, level) -> tuple[int, int, int]:
+        """``(H, W, C)`` entering level ``level``, before its squeeze."""
+        if level == 0:
+            return self.event_shape
+        height, width, channels = self.level_shapes[level - 1]
+        return height, width, channels - channels // 2
 
     def _coupling(self, index, channels) -> tfb.Bijector:
         network = self.networks[index]
