@@ -58,11 +58,10 @@ def test_mulaw_round_trip_through_the_model_io(vocoder):
     classes = mulaw_encode(waveform, 32).numpy()[None]
     mel, speaker = random_mel(1, frames=5), np.array([0])
     assert vocoder({"audio": classes, "mel": mel, "speaker": speaker}).shape == (1, 40, 32)
-    generated = vocoder.generate(mel, speaker=speaker, seed=4)
+    generated = vocoder.generate(mel, speaker=speaker, seed=4, jit_compile=False)
     assert generated.dtype == np.float32 and np.abs(generated).max() <= 1.0
-    np.testing.assert_array_equal(
-        mulaw_encode(generated, 32).numpy(), vocoder.generate_classes(mel, speaker=speaker, seed=4).numpy()
-    )
+    classes = vocoder.generate_classes(mel, speaker=speaker, seed=4, jit_compile=False).numpy()
+    np.testing.assert_array_equal(mulaw_encode(generated, 32).numpy(), classes)
     assert vocoder.silence_class == int(mulaw_encode(0.0, 32))
 
 
@@ -95,9 +94,9 @@ def test_seeds_and_utterances_get_their_own_random_streams(vocoder):
 
 
 def test_logistic_mixture_generation_and_training():
-    model = small_wavenet(output_distribution="logistic_mixture", mixtures=3, upsample_mode="repeat")
+    model = small_wavenet(output_distribution="logistic_mixture", mixtures=3, upsample_mode="repeat", stacks=1)
     mel = random_mel(2, frames=4)
-    cached = model.generate_classes(mel, seed=5).numpy()
+    cached = model.generate_classes(mel, seed=5, jit_compile=False).numpy()  # XLA: categorical tests
     np.testing.assert_array_equal(cached, model.generate_classes(mel, seed=5, naive=True).numpy())
     assert cached.min() >= 0 and cached.max() < 32 and len(np.unique(cached)) > 3
     assert_one_step_lowers_the_loss(model, mel)
@@ -112,7 +111,7 @@ def assert_one_step_lowers_the_loss(model, mel):
 
 
 def test_one_training_step_lowers_the_loss():
-    model = small_wavenet()
+    model = small_wavenet(stacks=1)
     assert_one_step_lowers_the_loss(model, random_mel(2, frames=4))
 
 
@@ -210,6 +209,6 @@ def test_bad_speakers_and_settings_get_clear_errors(vocoder):
 
 def test_unconditional_generation_needs_a_length():
     model = small_wavenet(mel_config=None)
-    assert model.generate(num_samples=20, seed=1).shape == (1, 20)
+    assert model.generate(num_samples=20, seed=1, jit_compile=False).shape == (1, 20)
     with pytest.raises(ValueError, match="num_samples >= 1"):
         model.generate()
