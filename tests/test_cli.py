@@ -12,7 +12,7 @@ def run_cli(*args):
 def test_help_lists_every_command():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("zoo", "export", "corpus", "features", "demo"):
+    for command in ("zoo", "export", "corpus", "features", "synthesize", "transcribe", "train", "demo"):
         assert command in result.stdout
 
 
@@ -34,3 +34,10 @@ def test_unknown_preset_lists_the_zoo():
     result = run_cli("zoo", "info", "no-such-preset")
     assert result.returncode == 2
     assert "no preset named 'no-such-preset'" in result.stderr
+
+
+def test_unknown_recipe_lists_the_recipes():
+    result = run_cli("train", "no-such-recipe")
+    assert result.returncode == 2
+    assert "no recipe named 'no-such-recipe'" in result.stderr
+    assert "tacotron2" in result.stderr and "gmm_digits" in result.stderr

@@ -92,6 +92,57 @@ def _features(args) -> int:
     return 0
 
 
+def _synthesize(args) -> int:
+    from tfspeech.audio import save
+    from tfspeech.synthesis import synthesize
+
+    waveform, sample_rate, alignments = synthesize(args.text, preset=args.preset, vocoder=args.vocoder)
+    print(save(args.output, waveform, sample_rate))
+    if args.plot:
+        from tfspeech.plots import save_alignment_plot
+
+        print(save_alignment_plot(alignments, args.plot))
+    return 0
+
+
+def _transcribe(args) -> int:
+    from tfspeech.decoding import transcribe_file
+
+    for path in args.files:
+        text = transcribe_file(path, preset=args.preset, beam_width=args.beam_width)
+        print(f"{path}\t{text}" if len(args.files) > 1 else text)
+    return 0
+
+
+# Short names for the recipes (``tfspeech train NAME``); any module of
+# tfspeech.recipes also works by its own name.
+RECIPES = {
+    "tacotron2": "tacotron2_slt",
+    "tacotron": "tacotron_slt",
+    "wavenet": "wavenet_slt",
+    "ctc": "ctc_multivoice",
+}
+
+
+def _recipe_modules() -> list[str]:
+    import pkgutil
+
+    import tfspeech.recipes
+
+    return sorted(m.name for m in pkgutil.iter_modules(tfspeech.recipes.__path__) if m.name != "tts_training")
+
+
+def _train(args) -> int:
+    import importlib
+
+    module = RECIPES.get(args.recipe, args.recipe.replace("-", "_"))
+    if module not in _recipe_modules():
+        known = ", ".join(sorted(RECIPES) + _recipe_modules())
+        raise ValueError(f"no recipe named {args.recipe!r}; choose one of {known}")
+    result = importlib.import_module(f"tfspeech.recipes.{module}").main(args.recipe_args)
+    return result if isinstance(result, int) else 0
+
+
 def _demo(args) -> int:
     from tfspeech.demo import run_demo
 
@@ -147,6 +198,28 @@ def build_parser() -> argparse.ArgumentParser:
     feats.add_argument("--hop-length", type=int, default=256)
     feats.add_argument("--quiet", action="store_true", help="no progress bar")
     feats.set_defaults(run=_features)
+
+    synth = commands.add_parser("synthesize", help="text to a WAV file with a TTS preset")
+    synth.add_argument("text", help="the text to speak (long text is split at sentence boundaries)")
+    synth.add_argument("-o", "--output", required=True, help="the WAV file to write")
+    synth.add_argument("--preset", default="tacotron2-slt", help="TTS preset (default: %(default)s)")
+    synth.add_argument("--vocoder", default="griffin-lim",
+                       help="griffin-lim or a vocoder preset name (default: %(default)s)")
+    synth.add_argument("--plot", help="also write the attention alignments as a PNG")
+    synth.set_defaults(run=_synthesize)
+
+    transcribe = commands.add_parser("transcribe", help="speech to text with the CTC recognizer preset")
+    transcribe.add_argument("files", nargs="+", help="audio files (any sample rate soundfile reads)")
+    transcribe.add_argument("--preset", default="ctc-multivoice", help="recognizer preset (default: %(default)s)")
+    transcribe.add_argument("--beam-width", type=int, default=1, help="1: greedy; more: beam search")
+    transcribe.set_defaults(run=_transcribe)
+
+    train = commands.add_parser(
+        "train", help="run a preset's training recipe (e.g. `tfspeech train tacotron2 --help`)")
+    train.add_argument("recipe", help=f"{', '.join(RECIPES)}, or a module of tfspeech.recipes "
+                                      "(gmm_digits, flow_digits, spoken_digits, ...)")
+    train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's own options")
+    train.set_defaults(run=_train)
 
     demo = commands.add_parser("demo", help="the end-to-end tour that `make demo` runs")
     demo.add_argument("--out", help="where to write the demo's files (default: a folder under the cache)")
