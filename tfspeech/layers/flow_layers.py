@@ -212,8 +212,10 @@ class ActNorm(keras.layers.Layer):
         first sets the parameters from its input in the forward direction unless done before."""
         # tfb keeps tf.Variables by reference and reads them when applied, so the values
         # assigned by the initialization (applied first in the chain) are the ones used.
-        affine = tfb.Chain([tfb.Shift(self.shift.value), tfb.Scale(log_scale=self.log_scale.value)])
-        return tfb.Chain([affine, _InitializeOnForward(self._initialize)]) if initialize else affine
+        affine = tfb.Chain([tfb.Shift(self.shift.value), tfb.Scale(log_scale=self.log_scale.value)], name=self.name)
+        if not initialize:
+            return affine
+        return tfb.Chain([affine, _InitializeOnForward(self._initialize)], name=f"{self.name}_initializing")
 
     def _initialize(self, x):
         def assign():
@@ -285,7 +287,7 @@ class InvertibleConv1x1(keras.layers.Layer):
         lower = tf.linalg.band_part(self.lower, -1, 0) - tf.linalg.band_part(self.lower, 0, 0)
         upper = tf.linalg.band_part(self.upper, 0, -1) - tf.linalg.band_part(self.upper, 0, 0)
         lower_upper = lower + upper + tf.linalg.diag(self.sign * tf.exp(self.log_abs_s))
-        return tfb.ScaleMatvecLU(lower_upper, self.permutation.value)
+        return tfb.ScaleMatvecLU(lower_upper, self.permutation.value, name=self.name)
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "seed": self.seed}

@@ -45,12 +45,12 @@ class _AutoregressiveFlow(Flow):
         raise NotImplementedError
 
     def flow_bijector(self, training=False):
-        reverse = tfb.Permute(list(range(self.latent_size))[::-1])
+        reverse = tfb.Permute(list(range(self.latent_size))[::-1], name="reverse")
         steps = []
         for k, network in enumerate(self.networks):
             steps += [reverse] if k else []
             steps.append(self.autoregressive_layer(network))
-        return tfb.Chain(steps[::-1])
+        return tfb.Chain(steps[::-1], name=type(self).__name__.lower())
 
     @staticmethod
     def masked_autoregressive_flow(network) -> tfb.MaskedAutoregressiveFlow:
@@ -60,7 +60,7 @@ class _AutoregressiveFlow(Flow):
             params = network(y)
             return params[..., 0], soft_clamp(params[..., 1], LOG_SCALE_BOUND)
 
-        return tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=shift_and_log_scale)
+        return tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=shift_and_log_scale, name="made_layer")
 
     def get_config(self):
         return {

@@ -61,8 +61,10 @@ class Flow(keras.Model):
         if self.logit_alpha is None:
             return flow
         alpha = self.logit_alpha
-        to_unit_interval = tfb.Chain([tfb.Scale(1.0 / (1.0 - 2.0 * alpha)), tfb.Shift(-alpha), tfb.Sigmoid()])
-        return tfb.Chain([to_unit_interval, flow])
+        to_unit_interval = tfb.Chain(
+            [tfb.Scale(1.0 / (1.0 - 2.0 * alpha)), tfb.Shift(-alpha), tfb.Sigmoid()], name="to_unit_interval"
+        )
+        return tfb.Chain([to_unit_interval, flow], name="flow_and_logit")
 
     def distribution(self, training: bool = False) -> tfd.TransformedDistribution:
         """The model's density as a tfp distribution over ``event_shape``."""

@@ -91,21 +91,21 @@ class NICE(_CouplingFlow):
         # reduction over a dynamic shape, which the TFLite converter (TF 2.21) gets wrong
         # (it returns the first element, not the sum).
         steps = [tfb.ScaleMatvecDiag(tf.exp(self.log_scale))] + self.couplings()
-        return tfb.Chain(steps[::-1])
+        return tfb.Chain(steps[::-1], name="nice")
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")
 class RealNVP(_CouplingFlow):
     """RealNVP (Dinh et al. 2016) on vectors: affine couplings ``x_b = z_b ⊙ exp(s(z_a)) + t(z_a)``
     with ``s`` soft-clamped to ``(-3, 3)``. The paper's batch normalization between
-    couplings is left out (its test-time statistics make export and ``fit`` harder, and
-    the zero-initialized couplings train stably without it)."""
+    couplings is left out: its running statistics would make ``log p`` depend on the batch
+    in training and on state in inference; the couplings start at the identity instead."""
 
     num_params = 2
 
     def coupling_bijector(self, params):
         shift, log_scale = params[..., 0], soft_clamp(params[..., 1], LOG_SCALE_BOUND)
-        return tfb.Chain([tfb.Shift(shift), tfb.Scale(log_scale=log_scale)])
+        return tfb.Chain([tfb.Shift(shift), tfb.Scale(log_scale=log_scale)], name="affine")
 
     def flow_bijector(self, training=False):
-        return tfb.Chain(self.couplings()[::-1])
+        return tfb.Chain(self.couplings()[::-1], name="real_nvp")

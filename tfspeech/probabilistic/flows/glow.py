@@ -104,7 +104,7 @@ class Glow(Flow):
                 self.networks[index].build((None, height, width, channels // 2))
 
     def flow_bijector(self, training=False):
-        return tfb.Invert(self._density_chain(training))
+        return tfb.Invert(self._density_chain(training), name="glow")
 
     def _density_chain(self, training) -> tfb.Bijector:
         """Images ``[H, W, C]`` to the flat latent, level after level.
@@ -137,16 +137,16 @@ class Glow(Flow):
             size = height * width * channels
             # Channels first, then flat: the first channels // 2 are the block factored out here.
             applied += [tfb.Transpose(perm=[2, 0, 1]), tfb.Reshape([size], event_shape_in=[channels, height, width])]
-            chain = tfb.Chain(applied[::-1])
+            chain = tfb.Chain(applied[::-1], name=f"level_{level}")
             if level == 0:
                 levels.append(chain)
             else:
                 # The identity on the factored-out prefix as a vector bijector (event rank 1,
                 # like `chain`), as tfp's structured log-det bookkeeping wants.
                 identity = tfb.Reshape([done], event_shape_in=[done], name="factored_out")
-                levels.append(_blockwise([identity, chain], [done, self.latent_size - done]))
+                levels.append(_blockwise([identity, chain], [done, self.latent_size - done], f"after_{done}"))
             done += (channels // 2) * height * width
-        return tfb.Chain(levels[::-1])
+        return tfb.Chain(levels[::-1], name="glow_density")
 
     def _input_shape(self, level) -> tuple[int, int, int]:
         """``(H, W, C)`` entering level ``level``, before its squeeze."""
@@ -160,7 +160,8 @@ class Glow(Flow):
 
         def affine(x_a, _units):
             params = network(x_a)
-            return tfb.Chain([tfb.Scale(log_scale=tf.math.log_sigmoid(params[..., 1] + 2.0)), tfb.Shift(params[..., 0])])
+            log_scale = tf.math.log_sigmoid(params[..., 1] + 2.0)
+            return tfb.Chain([tfb.Scale(log_scale=log_scale), tfb.Shift(params[..., 0])], name="affine")
 
         return tfb.RealNVP(num_masked=channels // 2, bijector_fn=affine, name=f"coupling_{index}")
 
@@ -185,14 +186,14 @@ class Glow(Flow):
         }
 
 
-def _blockwise(bijectors, block_sizes) -> tfb.Bijector:
+def _blockwise(bijectors, block_sizes, name) -> tfb.Bijector:
     """``tfb.Blockwise`` as the chain it builds (split, one bijector per block, concatenate).
 
     Built here because ``tfb.Blockwise`` fixes ``validate_event_size=True``, which with a
     dynamic batch size adds a ``tf.print`` warning branch (``PrintV2``, not a TFLite builtin).
     """
-    split = tfb.Split(block_sizes)
-    return tfb.Chain([tfb.Invert(split), tfb.JointMap(bijectors), split])
+    split = tfb.Split(block_sizes, name="split")
+    return tfb.Chain([tfb.Invert(split, name="concat"), tfb.JointMap(bijectors, name="blocks"), split], name=name)
 
 
 def _squeeze(shape) -> list[tfb.Bijector]:
