@@ -191,10 +191,10 @@ def _made_masks(event_size: int, hidden_units: tuple, num_params: int) -> list[n
 class ActNorm(keras.layers.Layer):
     """Glow's activation normalization: a per-channel affine map ``y = exp(log_scale) · x + shift``.
 
-    Initialized from data: the first time :meth:`bijector` is applied in training mode,
-    ``shift`` and ``log_scale`` are set from that batch so that ``y`` has zero mean and
-    unit variance per channel (``initialized`` records that it happened, and is saved
-    with the weights).
+    Initialized from data: the first time a ``bijector(initialize=True)`` is applied forward
+    (Glow does so on its first training batch), ``shift`` and ``log_scale`` are set from that
+    batch so that ``y`` has zero mean and unit variance per channel; ``initialized`` records
+    that it happened and is saved with the weights, so a loaded model is not re-initialized.
     """
 
     def __init__(self, channels: int, **kwargs):
