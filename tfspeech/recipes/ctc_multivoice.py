@@ -332,7 +332,7 @@ def save(work_dir: Path, progress: bool) -> Path:
         "features": "log-mel, tfspeech.audio.MelConfig() defaults (22,050 Hz, 80 bands, hop 256)",
     }
     training = {
-        "command": TRAIN_COMMAND,
+        "command": f"{TRAIN_COMMAND} --epochs {history['epochs']}",
         "epochs": history["epochs"],
         "best_epoch": history["best_epoch"],
         "best_validation_cer": history["best_val_cer"],
@@ -461,7 +461,8 @@ waveform-in column includes the feature extraction's quantization error.
 
 ## Training
 
-- command: `{training['command']}` (resumable; `--max-minutes` stops it after a while, rerun resumes)
+- command: `{training['command']}` (resumable: rerun after an interruption; `--max-minutes M`
+  stops after the epoch that passes M minutes, and a rerun resumes)
 - epochs run: {training['epochs']}, best validation CER {training['best_validation_cer']}
   at epoch {training['best_epoch']}
 - training wall time: {training['wall_time_s']} s on {training['hardware']}
