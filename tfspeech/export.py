@@ -402,7 +402,10 @@ def _convert(signatures, quantize, data, allow_flex, integer_io) -> tuple[bytes,
     with tempfile.TemporaryDirectory() as tmp:
         # A SavedModel of the frozen functions gives the TFLite signatures our names;
         # from_concrete_functions would name several of them after their graphs.
-        tf.saved_model.save(tf.Module(), tmp, signatures=frozen)
+        # The converter never differentiates; saving custom gradients (e.g. tfb.Sigmoid's
+        # log-det) fails on the frozen captures, so leave them out.
+        options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+        tf.saved_model.save(tf.Module(), tmp, signatures=frozen, options=options)
         try:
             return _run(_converter(tmp, signatures, quantize, data, False, integer_io)), ()
         except Exception as error:  # ConverterError; its .errors say which ops failed

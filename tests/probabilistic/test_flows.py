@@ -193,12 +193,6 @@ def test_export_parity(name, tmp_path):
         assert report.passed and {o.signature for o in report.outputs} == signatures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tfspeech.export.tflite saves the frozen functions with custom gradients on; tfb.Sigmoid's "
-    "log-det has one ('Found invalid capture ... when saving custom gradients'). Needs "
-    "options=tf.saved_model.SaveOptions(experimental_custom_gradients=False) in export._convert.",
-)
 def test_tflite_parity_with_logit_preprocessing(tmp_path):
     model = _perturbed(FLOWS["RealNVP-logit"]())
     assert tfspeech.export.tflite(model, tmp_path / "flow.tflite").passed
