@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfspeech.probabilistic import GaussianHMM, GaussianHMMDensity
+from tfspeech import export
 
 K, D, BATCH, T = 2, 2, 8, 40
 
@@ -88,7 +89,6 @@ def test_keras_file_round_trip(sequences, tmp_path):
 
 
 def test_export_signatures_and_tflite_parity(sequences, tmp_path):
-    export = pytest.importorskip("tfspeech.export")
     model = _fitted("full", sequences).to_keras()
     signatures = model.export_signatures()
     assert set(signatures) == {"score", "viterbi"}
