@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfspeech.probabilistic import GaussianHMM, GaussianHMMDensity
 from tfspeech import export
+from tfspeech.probabilistic import GaussianHMM, GaussianHMMDensity
 
 K, D, BATCH, T = 2, 2, 8, 40
 
