@@ -9,6 +9,7 @@ import tensorflow as tf
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnMixture
 
+from tfspeech import export, zoo
 from tfspeech.probabilistic import GaussianMixture, GaussianMixtureDensity, gaussian, gmm
 
 COVARIANCE_TYPES = gaussian.COVARIANCE_TYPES
@@ -266,15 +267,12 @@ def test_keras_export_signature_scores_rows(X):
 
 
 def test_tflite_export_passes_its_parity_check(X, tmp_path):
-    export = pytest.importorskip("tfspeech.export")
     density = _fit_quietly(GaussianMixture(K, max_iter=5, random_state=0), X).to_keras()
     report = export.tflite(density, tmp_path / "gmm.tflite", representative_data=[X[:16].astype(np.float32)])
     assert report.passed and [output.signature for output in report.outputs] == ["score_samples"]
 
 
 def test_gmm_digits_preset_reproduces_its_card_and_exports(tmp_path):
-    zoo = pytest.importorskip("tfspeech.zoo")
-    export = pytest.importorskip("tfspeech.export")
     from tfspeech.recipes import gmm_digits
 
     model = zoo.load(gmm_digits.PRESET_NAME)
