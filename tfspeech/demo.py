@@ -1,7 +1,8 @@
 """The end-to-end tour that ``make demo`` runs (``tfspeech demo``).
 
 It walks the best path that exists today: synthesize a small corpus, cache
-its log-mels, turn one held-out log-mel back into audio with Griffin-Lim, then
+its log-mels, turn one held-out log-mel back into audio with Griffin-Lim (and
+let the CTC recognizer preset say what it hears), then
 load every zoo preset, fine-tune the ones this tour knows data for, and export
 each to SavedModel and TFLite with their parity reports. It grows as presets land.
 """
@@ -51,10 +52,12 @@ def _step(title: str) -> None:
 def _vocode_held_out(corpus_dir: Path, config, out_dir: Path) -> None:
     import numpy as np
 
+    from tfspeech import zoo
     from tfspeech.audio.griffin_lim import griffin_lim, mel_to_magnitude
     from tfspeech.audio.io import save
     from tfspeech.data.features import load_log_mel
     from tfspeech.data.layout import read_corpus
+    from tfspeech.decoding import transcribe_file
 
     held_out = read_corpus(corpus_dir, "test") or read_corpus(corpus_dir, "validation")
     utterance = (held_out or read_corpus(corpus_dir))[0]
@@ -66,6 +69,10 @@ def _vocode_held_out(corpus_dir: Path, config, out_dir: Path) -> None:
     print(f"Griffin-Lim spectral convergence: {float(convergence[0]):.3f} after 1 iteration, "
           f"{float(convergence[-1]):.3f} after {len(convergence)}")
     print(f"wrote {path}")
+    if "ctc-multivoice" in zoo.list():
+        print("heard by the ctc-multivoice recognizer:")
+        print(f"  original wav:  {transcribe_file(utterance.wav_path(corpus_dir))}")
+        print(f"  Griffin-Lim:   {transcribe_file(path)}")
 
 
 def _show_text() -> None:
