@@ -1,0 +1,55 @@
+"""export/transcribe_wav.py: a WAV transcribed by the exported recognizer with no TensorFlow."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tfspeech.text import CHARACTERS
+
+EXPORT = Path(__file__).resolve().parent.parent / "export"
+SCRIPT = EXPORT / "transcribe_wav.py"
+
+
+def test_alphabet_is_the_recognizers():
+    sys.path.insert(0, str(EXPORT))
+    try:
+        import transcribe_wav
+    finally:
+        sys.path.remove(str(EXPORT))
+    assert transcribe_wav.ALPHABET == "".join(CHARACTERS)
+
+
+def test_transcribes_a_wav_without_tensorflow(tmp_path):
+    from tfspeech import export, zoo
+    from tfspeech.metrics import character_error_rate
+
+    model_path = tmp_path / "ctc.tflite"
+    export.tflite(zoo.load("ctc-multivoice"), model_path)
+    text = "the weather is lovely today so we walked along the river"
+    wav = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True)
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['transcribe_wav.py', {str(model_path)!r}, {str(wav)!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    heard = result.stdout.strip().splitlines()[-1]
+    assert float(character_error_rate([text], [heard])) < 0.3, heard
+
+
+def test_wrong_sample_rate_is_a_clear_error(tmp_path):
+    wav = tmp_path / "16k.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-b", "16", "-c", "1", str(wav), "trim", "0", "0.5"],
+                   check=True)
+    result = subprocess.run([sys.executable, str(SCRIPT), "unused.tflite", str(wav)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "16000 Hz; the model needs 22050 Hz" in result.stderr
+
