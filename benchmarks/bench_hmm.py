@@ -31,6 +31,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
+from benchmarks.measure import peak_rss_mb
+
 N_STATES, N_FEATURES = 8, 4
 SCENARIOS = {"a": (1, 20_000), "b": (100, 1_000)}  # name: (sequences, frames per sequence)
 IMPLEMENTATIONS = ("hmmlearn-log", "hmmlearn-scaling", "tfspeech-float64", "tfspeech-float32")
@@ -81,18 +83,11 @@ def _model(implementation, n_iter):
                        dtype=implementation.split("-")[1])
 
 
-def _peak_rss_mb():
-    """This process's peak resident set size (MB) since its ``exec``."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
-
-
 def run_child(implementation, scenario, repeats, n_iter):
     """Time fits in this process; print one JSON line (seconds, final log-likelihood, RSS)."""
     X, lengths = sample(*SCENARIOS[scenario])
     model = _model(implementation, n_iter)
-    rss_after_import = _peak_rss_mb()
+    rss_after_import = peak_rss_mb()
     times, cpu_times = [], []
     for _ in range(repeats + 1):
         for name, value in initial_parameters().items():
@@ -104,7 +99,7 @@ def run_child(implementation, scenario, repeats, n_iter):
     print(json.dumps({"cold": times[0], "times": times[1:], "cpu_times": cpu_times[1:],
                       "iterations": len(model.monitor_.history),
                       "log_likelihood": model.monitor_.history[-1],
-                      "rss_after_import": rss_after_import, "peak_rss": _peak_rss_mb()}))
+                      "rss_after_import": rss_after_import, "peak_rss": peak_rss_mb()}))
 
 
 def run_in_subprocess(implementation, scenario, repeats, n_iter):

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.measure import peak_rss_mb, timed
 from tfspeech import export
 from tfspeech.recipes import tacotron2_slt, tacotron_slt
 from tfspeech.runtime.litert_runner import LiteRTRunner
@@ -39,19 +40,6 @@ from tfspeech.text import TextEncoder
 RECIPES = {"tacotron2-slt": tacotron2_slt.RECIPE, "tacotron-slt": tacotron_slt.RECIPE}
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 TRAIN_FRAMES, TRAIN_SYMBOLS = 234, 45  # the slt corpus: 2.7 s per utterance on average
-
-
-def timed(function, runs):
-    """(median seconds of ``runs`` calls after a warm-up call, warm-up seconds)."""
-    start = time.perf_counter()
-    function()
-    warm_up = time.perf_counter() - start
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), warm_up
 
 
 def untrained(recipe, max_frames):
@@ -124,17 +112,9 @@ def training_throughput(recipe_name, jit, batch, steps, queue):
             model.train_on_batch(x, y)
             wall.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
-        queue.put((batch / statistics.median(wall), statistics.median(cpu) / batch, warm, _peak_rss_mb()))
+        queue.put((batch / statistics.median(wall), statistics.median(cpu) / batch, warm, peak_rss_mb()))
     except Exception as error:  # reported in the table (e.g. an op XLA cannot compile)
         queue.put(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}")
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM), MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main(argv=()):

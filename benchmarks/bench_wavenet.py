@@ -22,13 +22,12 @@ its time reported). Prints Markdown.
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.measure import timed
 from tfspeech.audio import MelConfig
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.recipes.wavenet_slt import SIZES
@@ -36,19 +35,6 @@ from tfspeech.recipes.wavenet_slt import SIZES
 RECEPTIVE_FIELDS = {256: 8, 1024: 10, 4096: 12}  # receptive field: layers in one stack
 # Same layers and cache (residual width 64) with almost no arithmetic: what the cache costs.
 NARROW = dict(gate_channels=4, skip_channels=4, conditioning_channels=4)
-
-
-def timed(function, runs):
-    """(median seconds of ``runs`` calls after a warm-up call, warm-up seconds)."""
-    start = time.perf_counter()
-    function()
-    warm_up = time.perf_counter() - start
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), warm_up
 
 
 def vocoder(mel_config, **overrides):

@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfspeech import export
 from tfspeech.models.digit_recognizer import DigitRecognizer, digit_features

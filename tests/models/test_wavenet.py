@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfspeech import export, zoo
-from tfspeech.audio import MelConfig, mulaw_decode, mulaw_encode
+from tfspeech.audio import MelConfig, mulaw_encode
 from tfspeech.models.wavenet import WaveNet
 
 MEL = MelConfig(n_fft=64, win_length=64, hop_length=8, n_mels=6, fmax=4000.0)

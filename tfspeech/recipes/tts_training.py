@@ -108,7 +108,6 @@ def train(recipe: Recipe, corpus_dir, out_dir, *, steps: int, batch_size: int, c
     out_dir.mkdir(parents=True, exist_ok=True)
     distribution = make_strategy(strategy)
     keras.utils.set_random_seed(seed)
-    config = recipe.config
     train_data = _dataset(recipe, corpus_dir, "train", batch_size, seed, shuffle=True)
     validation = _dataset(recipe, corpus_dir, "validation", batch_size, seed, shuffle=False)
     with distribution.scope():
