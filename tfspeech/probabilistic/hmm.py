@@ -25,6 +25,7 @@ import tensorflow_probability as tfp
 from tqdm.auto import tqdm
 
 from tfspeech.probabilistic import gaussian, hmm_inference
+from tfspeech.probabilistic.hmm_data import DatasetSequences, PackedSequences
 from tfspeech.probabilistic.hmm_keras import GaussianHMMDensity
 
 tfd = tfp.distributions
@@ -107,19 +108,11 @@ def _dirichlet_map(current, prior, counts):
     return np.where(empty, current, _normalize(numerator))
 
 
-class _Data:
-    """Sequences laid out once for repeated compiled passes: padded X and the lane grid."""
-
-    def __init__(self, X, lengths, dtype):
-        self.packing = hmm_inference.pack_lanes(lengths)
-        padded = np.zeros((self.packing.n_frames_padded,) + X.shape[1:], X.dtype)
-        padded[:len(X)] = X
-        self.X = tf.constant(padded, dtype if np.issubdtype(X.dtype, np.floating) else tf.int32)
-        packing = self.packing
-        self.lanes = tuple(tf.constant(a) for a in (packing.frame_index, packing.start, packing.valid))
-        self.position = tf.constant(packing.position)
-        self.n_frames = packing.n_frames
-        self.lengths = lengths
+def _add_emission_statistics(first, second):
+    """Sum of two chunks' emission statistics (moments about the same shift, or counts)."""
+    if isinstance(first, gaussian.SufficientStatistics):
+        return gaussian.add_statistics(first, second)
+    return first + second
 
 
 class _BaseHMM:
@@ -217,7 +210,8 @@ class _BaseHMM:
     def score_samples(self, X, lengths=None):
         """``(log_likelihood, posteriors (n_samples, n_components))`` of all sequences in X."""
         X, lengths = self._validate(X, lengths)
-        log_likelihood, posteriors, _, _ = self._forward_backward(_Data(X, lengths, self._tf_dtype))
+        data = PackedSequences(X, lengths, self._tf_dtype)
+        log_likelihood, posteriors, _, _ = self._forward_backward(data)
         return float(log_likelihood), posteriors.numpy()[:len(X)].astype(np.float64)
 
     def score(self, X, lengths=None):
@@ -227,7 +221,7 @@ class _BaseHMM:
     def score_sequences(self, X, lengths=None):
         """Log-likelihood of each sequence, shape ``(n_sequences,)``."""
         X, lengths = self._validate(X, lengths)
-        return self._sequence_log_likelihoods(_Data(X, lengths, self._tf_dtype))
+        return self._sequence_log_likelihoods(PackedSequences(X, lengths, self._tf_dtype))
 
     def predict_proba(self, X, lengths=None):
         """State posteriors ``p(zₜ = k | sequence)``, shape ``(n_samples, n_components)``."""
@@ -248,7 +242,7 @@ class _BaseHMM:
             with np.errstate(divide="ignore"):
                 return float(np.log(posteriors.max(axis=1)).sum()), posteriors.argmax(axis=1)
         X, lengths = self._validate(X, lengths)
-        data = _Data(X, lengths, self._tf_dtype)
+        data = PackedSequences(X, lengths, self._tf_dtype)
         dtype = self._tf_dtype
         with np.errstate(divide="ignore"):
             log_transmat = tf.constant(np.log(self.transmat_), dtype)
@@ -285,45 +279,72 @@ class _BaseHMM:
     def fit(self, X, lengths=None):
         """Estimate parameters by Baum-Welch EM over the sequences of X.
 
-        ``X``: (n_samples, n_features) rows of all sequences back to back; ``lengths``:
-        each sequence's length (``sum(lengths) == n_samples``), or None for one sequence.
+        ``X``: (n_samples, n_features) rows of all sequences back to back, with ``lengths``
+        each sequence's length (``sum(lengths) == n_samples``) or None for one sequence; or a
+        ``tf.data.Dataset`` yielding one sequence ``(T, n_features)`` per element, read once per
+        EM iteration in chunks (:mod:`hmm_data`) so that data larger than memory fits; its first
+        sequences (``hmm_data.DATASET_INIT_FRAMES`` frames) initialize the parameters.
         Parameters named in ``init_params`` (or not yet set) are initialized first; those in
         ``params`` are updated. Log-likelihood per iteration: ``monitor_.history``.
         """
-        X, lengths = self._validate(X, lengths, fitting=True)
+        if isinstance(X, tf.data.Dataset):
+            if lengths is not None:
+                raise ValueError("lengths must be None when X is a tf.data.Dataset: each element "
+                                 "is one sequence.")
+            chunks = DatasetSequences(X, self._check_sequence, self._tf_dtype)
+            X, lengths = chunks.first()
+        else:
+            X, lengths = self._validate(X, lengths, fitting=True)
+            chunks = None
         if self.n_components > len(X):
             raise ValueError(f"n_components={self.n_components} is more than the {len(X)} "
                              "samples in X; use fewer components or more data.")
         self._init(X, lengths)
         self._check()
-        data = _Data(X, lengths, self._tf_dtype)
+        if chunks is None:
+            chunks = [PackedSequences(X, lengths, self._tf_dtype)]
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         bar = tqdm(total=self.n_iter, desc=f"{type(self).__name__} EM", unit="iter",
                    disable=None, leave=False)
         with bar:
             for _ in range(self.n_iter):
-                log_likelihood, posteriors, start_counts, transition_counts = (
-                    self._forward_backward(data))
-                if np.isnan(float(log_likelihood)):
+                log_likelihood, start_counts, transition_counts, emission_stats = (
+                    self._expected_statistics(chunks))
+                if np.isnan(log_likelihood):
                     raise ValueError(
                         f"EM iteration {self.monitor_.iter + 1} gave a NaN log-likelihood; the "
                         "parameters degenerated. Use a larger covariance prior (covars_prior) "
                         "or min_covar, fewer components, or scaled data.")
-                emission_stats = self._emission_statistics(data.X, posteriors)
                 if "s" in self.params:
-                    self.startprob_ = _dirichlet_map(
-                        self.startprob_, self.startprob_prior, start_counts.numpy())
+                    self.startprob_ = _dirichlet_map(self.startprob_, self.startprob_prior, start_counts)
                 if "t" in self.params:
-                    self.transmat_ = _dirichlet_map(
-                        self.transmat_, self.transmat_prior, transition_counts.numpy())
+                    self.transmat_ = _dirichlet_map(self.transmat_, self.transmat_prior, transition_counts)
                 self._emission_m_step(emission_stats)
-                self.monitor_.report(float(log_likelihood))
+                self.monitor_.report(log_likelihood)
                 bar.update(1)
-                bar.set_postfix(log_likelihood=f"{float(log_likelihood):.6g}")
+                bar.set_postfix(log_likelihood=f"{log_likelihood:.6g}")
                 if self.monitor_.converged:
                     break
         self._check()
         return self
+
+    def _check_sequence(self, X):
+        X = self._check_X(X)
+        self._check_n_features(X.shape[1])
+        return X
+
+    def _expected_statistics(self, chunks):
+        """E-step summed over chunks of sequences: ``(log_likelihood, start_counts (K,),
+        transition_counts (K, K), emission statistics)``; every term is a sum over sequences."""
+        total = None
+        for data in chunks:
+            log_likelihood, posteriors, start_counts, transition_counts = self._forward_backward(data)
+            terms = (float(log_likelihood), start_counts.numpy(), transition_counts.numpy(),
+                     self._emission_statistics(data.X, posteriors))
+            total = terms if total is None else (
+                total[0] + terms[0], total[1] + terms[1], total[2] + terms[2],
+                _add_emission_statistics(total[3], terms[3]))
+        return total
 
     # -------------------------------------------------------------- criteria and sampling
     def _parameter_counts(self):
