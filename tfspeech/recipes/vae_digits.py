@@ -79,7 +79,7 @@ def bits_per_dim(log_probability):
 def figures(model, pixels) -> dict:
     """ELBO, KL term and IWAE bound of ``pixels`` (seeded): nats per image and bits/dim."""
     x = images(pixels)
-    elbo = _in_passes(lambda part: model.elbo(part, num_samples=ELBO_SAMPLES, seed=EVALUATION_SEED), x)
+    elbo = held_out_elbo(model, pixels)
     iwae = _in_passes(lambda part: model.importance_weighted_bound(part, IWAE_SAMPLES, seed=EVALUATION_SEED), x)
     kl = _in_passes(lambda part: tfp.distributions.kl_divergence(model.posterior(part), model.prior()), x)
     return {
@@ -89,6 +89,11 @@ def figures(model, pixels) -> dict:
         "iwae_bits_per_dim": bits_per_dim(iwae),
         "kl_nats": float(np.mean(kl)),
     }
+
+
+def held_out_elbo(model, pixels):
+    """``[N]`` ELBO (nats per image) of ``pixels``, averaged over ``ELBO_SAMPLES`` seeded draws."""
+    return _in_passes(lambda part: model.elbo(part, num_samples=ELBO_SAMPLES, seed=EVALUATION_SEED), images(pixels))
 
 
 def _in_passes(function, x):
