@@ -14,7 +14,10 @@ The critic ``f`` (an MLP, ``[batch, D] → [batch]``) maximizes ``E_real f − E
   unknown (``lipschitz_estimate`` measures it).
 - ``lipschitz="gradient_penalty"`` (Gulrajani et al., 2017): the critic loss adds
   ``λ E(‖∇f(x̂)‖ − 1)²`` at random interpolates ``x̂ = εx + (1 − ε)g(z)``,
-  ``ε ~ U[0, 1]`` per example, pulling the gradient norm to 1 where it matters.
+  ``ε ~ U[0, 1]`` per example, pulling the gradient norm to 1 where it matters. The penalty
+  is soft: scaling the Kantorovich potential by ``s`` gains ``s·W1`` and costs ``λ(s − 1)²``,
+  so the best critic has slope ``s = 1 + W1/(2λ)`` and estimates ``s·W1`` (measured in
+  ``tests/probabilistic/test_wgan.py``); divide by ``lipschitz_estimate`` to correct.
 
 Units: the estimate is in the data's own units (a distance in ``R^D``), like the exact W1 of
 ``tfspeech.probabilistic.optimal_transport`` with a Euclidean cost.
