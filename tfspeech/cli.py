@@ -114,6 +114,14 @@ def _transcribe(args) -> int:
     return 0
 
 
+def _convert(args) -> int:
+    from tfspeech.conversion import convert_file
+
+    print(convert_file(args.input, args.to, args.output, preset=args.preset,
+                       griffin_lim_iters=args.griffin_lim_iters))
+    return 0
+
+
 # Short names for the recipes (``tfspeech train NAME``); any module of
 # tfspeech.recipes also works by its own name.
 RECIPES = {
@@ -121,6 +129,7 @@ RECIPES = {
     "tacotron": "tacotron_slt",
     "wavenet": "wavenet_slt",
     "ctc": "ctc_multivoice",
+    "vqvae": "vqvae_multivoice",
 }
 
 
@@ -213,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--preset", default="ctc-multivoice", help="recognizer preset (default: %(default)s)")
     transcribe.add_argument("--beam-width", type=int, default=1, help="1: greedy; more: beam search")
     transcribe.set_defaults(run=_transcribe)
+
+    conv = commands.add_parser("convert", help="say what a recording says in another voice (VQ-VAE preset)")
+    conv.add_argument("input", help="audio file of any voice (any sample rate soundfile reads)")
+    conv.add_argument("--to", required=True, help="target speaker, one of the preset's speakers "
+                                                  "(see `tfspeech zoo info vqvae-multivoice`)")
+    conv.add_argument("-o", "--output", required=True, help="the WAV file to write")
+    conv.add_argument("--preset", default="vqvae-multivoice", help="VQ-VAE preset (default: %(default)s)")
+    conv.add_argument("--griffin-lim-iters", type=int, default=60, help="phase reconstruction iterations")
+    conv.set_defaults(run=_convert)
 
     train = commands.add_parser(
         "train", help="run a preset's training recipe (e.g. `tfspeech train tacotron2 --help`)")

@@ -21,6 +21,7 @@ valid (train on fixed-length crops); ``speaker`` indexes ``speakers``.
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import keras
@@ -34,7 +35,9 @@ _VARIANCE_FLOOR = 1e-2  # log-mel variance floor: a silent band normalizes to 0,
 
 
 def _unknown_speaker_message(name, speakers) -> str:
-    return f"unknown speaker {name!r}; this model knows {len(speakers)}: {', '.join(speakers)}"
+    close = difflib.get_close_matches(str(name), speakers, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown speaker {name!r}; this model knows {len(speakers)}: {', '.join(speakers)}.{hint}"
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")

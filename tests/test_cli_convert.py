@@ -1,0 +1,24 @@
+"""`tfspeech convert IN.wav --to SPEAKER -o OUT.wav`."""
+
+from tfspeech import cli
+from tfspeech.audio import load, save
+from tests.test_conversion import speech, tiny_preset  # noqa: F401 - the fixture
+
+
+def test_convert_writes_the_file_and_prints_its_path(tiny_preset, tmp_path, capsys):  # noqa: F811
+    source = save(tmp_path / "in.wav", speech(), 22050)
+    out = tmp_path / "out.wav"
+    assert cli.main(["convert", str(source), "--to", "alice", "-o", str(out), "--preset", "tiny-vqvae",
+                     "--griffin-lim-iters", "2"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert load(out)[1] == 22050
+
+
+def test_unknown_speaker_and_missing_file_are_user_errors(tiny_preset, tmp_path, capsys):  # noqa: F811
+    source = save(tmp_path / "in.wav", speech(), 22050)
+    assert cli.main(["convert", str(source), "--to", "dave", "-o", str(tmp_path / "o.wav"),
+                     "--preset", "tiny-vqvae"]) == 2
+    assert "unknown speaker 'dave'; this model knows 3: alice, bob, carol" in capsys.readouterr().err
+    assert cli.main(["convert", str(tmp_path / "missing.wav"), "--to", "bob", "-o", str(tmp_path / "o.wav"),
+                     "--preset", "tiny-vqvae"]) == 2
+    assert "no audio file at" in capsys.readouterr().err
