@@ -188,6 +188,7 @@ def test_sample_is_seeded_and_shaped():
     ("noise_dim", -2, "noise_dim"),
     ("critic_units", [16, 0], "critic_units"),
     ("generator_units", 16, "generator_units"),
+    ("activation", "sigmoidal", "activation"),
 ])
 def test_invalid_hyperparameters_are_refused(argument, value, message):
     with pytest.raises(ValueError, match=message):
