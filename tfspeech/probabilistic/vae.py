@@ -137,6 +137,7 @@ class VariationalAutoencoder(keras.Model):
         """Pixel levels ``v = min(⌊L x⌋, L − 1)`` (int32, ``x``'s shape) of images in [0, 1], checked."""
         x = tf.convert_to_tensor(x, dtype=self.compute_dtype)
         self._check_shape(x.shape)
+        self._build_once()
         require(tf.math.is_finite(x), "images have NaN or inf entries; clean the data first.")
         require((x >= 0) & (x <= 1), "image values must lie in [0, 1]: pass pixel levels v as v / (num_levels - 1).")
         return self._levels(x)
@@ -152,13 +153,14 @@ class VariationalAutoencoder(keras.Model):
         Args:
             x: images ``[batch, *image_shape]`` in [0, 1].
             num_samples: draws of ``z`` per image (default: the model's).
-            seed: an int for reproducible draws (stateless sampling), or None.
+            seed: an int or a shape ``[2]`` integer tensor (tfp's stateless seed, e.g. inside a
+                ``tf.function``) for reproducible draws, or None.
         """
         num_samples = self.num_samples if num_samples is None else num_samples
         _check_num_samples(num_samples, self.estimator, self.control_variate)
         levels = self.levels(x)
         posterior = _diagonal_normal(*self._posterior_parameters(levels))
-        z = posterior.sample(num_samples, seed=_stateless_seed(seed))  # [S, batch, d]
+        z = posterior.sample(num_samples, seed=_stateless_seed(seed, tensor_allowed=True))  # [S, batch, d]
         kl = tfd.kl_divergence(posterior, self.prior())
         if self.estimator == "reparameterization":
             return tf.reduce_mean(self._log_likelihood(levels, z), 0) - kl
@@ -331,8 +333,14 @@ class VariationalAutoencoder(keras.Model):
         z = tf.convert_to_tensor(z, dtype=self.compute_dtype)
         if z.shape.rank is None or z.shape.rank < 1 or z.shape[-1] != self.latent_size:
             raise ValueError(f"latents must have shape [..., {self.latent_size}]; got {tuple(z.shape)}")
+        self._build_once()
         require(tf.math.is_finite(z), "latents have NaN or inf entries.")
         return z
+
+    def _build_once(self):
+        """Builds the layers on first use, whichever method comes first (``call`` builds through Keras)."""
+        if not self.built:
+            self.build((None, *self.image_shape))
 
     def _check_shape(self, shape):
         if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
@@ -359,10 +367,14 @@ def _check_num_samples(num_samples, estimator, control_variate):
         )
 
 
-def _stateless_seed(seed, stream: int = 0):
-    """None (fresh draws each call) or an int as tfp's stateless seed; ``stream`` tells draws apart."""
+def _stateless_seed(seed, stream: int = 0, tensor_allowed: bool = False):
+    """None (fresh draws each call), an int as tfp's stateless seed (``stream`` tells draws from one
+    int apart), or, with ``tensor_allowed``, a shape ``[2]`` integer tensor used as it is."""
     if seed is None:
         return None
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"seed={seed!r}: must be an int or None")
-    return tf.constant([int(seed), stream], tf.int32)
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return tf.constant([int(seed), stream], tf.int32)
+    if tensor_allowed and tf.is_tensor(seed) and seed.dtype.is_integer and seed.shape == (2,):
+        return seed
+    accepted = "an int, a shape [2] integer tensor" if tensor_allowed else "an int"
+    raise ValueError(f"seed={seed!r}: must be {accepted} or None")
