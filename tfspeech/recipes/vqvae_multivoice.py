@@ -208,6 +208,373 @@ def _best(work_dir: Path, column: str) -> float | None:
     return min(values, default=None)
 
 
+def train_classifier(corpus: Path, work_dir: Path, progress: bool):
+    """The speaker classifier, trained on crops of the training utterances (real audio) unless
+    ``work_dir`` already holds its weights; prints its validation accuracy."""
+    from tfspeech.models.speaker_classifier import SpeakerClassifier
+
+    classifier = SpeakerClassifier(list(VOICES), **CLASSIFIER_CONFIG)
+    classifier.build()
+    path = work_dir / "speaker_classifier.weights.h5"
+    if path.is_file():
+        classifier.load_weights(path)
+        return classifier
+    items = utterances(corpus, "train")
+    mels = log_mels(corpus, items)
+    floor = float(np.log(classifier.mel_config.log_floor))
+    batches = crop_batches(mels, [VOICES.index(u.speaker) for u in items], CLASSIFIER_CROP_FRAMES, BATCH_SIZE,
+                           SEED + 1, floor)
+    signature = (tf.TensorSpec([None, CLASSIFIER_CROP_FRAMES, classifier.n_mels], tf.float32),
+                 tf.TensorSpec([None], tf.int32))
+    dataset = tf.data.Dataset.from_generator(lambda: ((b["log_mel"], b["speaker"]) for b in batches),
+                                             output_signature=signature).prefetch(2)
+    keras.utils.set_random_seed(SEED)
+    classifier.compile(**classifier.default_compile_args())
+    start = time.monotonic()
+    classifier.fit(dataset, steps_per_epoch=CLASSIFIER_STEPS, epochs=1, verbose=1 if progress else 2)
+    validation = utterances(corpus, "validation")
+    predicted = [classifier.predict_speakers(m[np.newaxis])[0] for m in log_mels(corpus, validation)]
+    accuracy = np.mean([p == u.speaker for p, u in zip(predicted, validation)])
+    print(f"speaker classifier: validation accuracy {accuracy:.3f} ({len(validation)} utterances), "
+          f"trained in {time.monotonic() - start:.0f} s", flush=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    classifier.save_weights(path)
+    (work_dir / "speaker_classifier.json").write_text(json.dumps(
+        {"validation_accuracy": float(accuracy), "train_s": round(time.monotonic() - start)}) + "\n")
+    return classifier
+
+
+def dtw_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean Euclidean distance between log-mel frames ``(frames, n_mels)`` along the best DTW path."""
+    import librosa
+
+    cost, path = librosa.sequence.dtw(X=a.T, Y=b.T, metric="euclidean")
+    return float(cost[-1, -1] / len(path))
+
+
+def evaluate(model, classifier, corpus: Path, work_dir: Path, progress: bool = True) -> dict:
+    """Held-out figures on the test sentences (see the module doc); also writes ``conversion.png``."""
+    from tqdm import tqdm
+
+    from tfspeech.audio import log_mel_spectrogram
+    from tfspeech.conversion import log_mel_to_audio
+    from tfspeech.decoding import transcribe, transcript
+    from tfspeech.metrics import character_error_rate
+
+    config = model.mel_config
+    items = utterances(corpus, "test")
+    mels = log_mels(corpus, items)
+    real = {(u.speaker, u.text): m for u, m in zip(items, mels)}
+    targets = np.arange(len(VOICES), dtype=np.int32)
+
+    def classify(log_mel):
+        return VOICES[int(np.argmax(classifier(log_mel[np.newaxis]).numpy()))]
+
+    squared_error, frames, code_counts = 0.0, 0, np.zeros(model.num_codes)
+    rows = []  # one per (utterance, target voice)
+    controls = []  # one per utterance: the real audio and its Griffin-Lim rendering
+    for item, mel in tqdm(list(zip(items, mels)), desc="converting test utterances", disable=not progress):
+        source = VOICES.index(item.speaker)
+        codes = model.encode(mel[np.newaxis])
+        code_counts += np.bincount(codes.numpy().reshape(-1), minlength=model.num_codes)
+        decoded = model.decode(tf.repeat(codes, len(VOICES), axis=0), targets)[:, : len(mel)].numpy()
+        squared_error += float(np.sum((decoded[source] - mel) ** 2))
+        frames += mel.size
+        audio = log_mel_to_audio(np.concatenate([decoded, mel[np.newaxis]]), config, GRIFFIN_LIM_ITERS)
+        heard = log_mel_spectrogram(audio, config).numpy()
+        for target in targets:
+            voice = VOICES[target]
+            rows.append({
+                "source": item.speaker, "target": voice, "text": item.text, "audio": audio[target],
+                "classified_mel": classify(decoded[target]), "classified_audio": classify(heard[target]),
+                "dtw_converted": dtw_distance(decoded[target], real[(voice, item.text)]),
+                "dtw_source": dtw_distance(mel, real[(voice, item.text)]),
+            })
+        controls.append({"speaker": item.speaker, "text": item.text, "audio": audio[-1],
+                         "classified_real": classify(mel), "classified_griffin_lim": classify(heard[-1])})
+
+    def cer(entries, key="audio"):
+        hypotheses = transcribe([e[key] for e in entries], config.sample_rate)
+        return character_error_rate([transcript(e["text"]) for e in entries], hypotheses)
+
+    def share(entries, predicate):
+        return float(np.mean([predicate(e) for e in entries]))
+
+    converted = [r for r in rows if r["source"] != r["target"]]
+    reconstructed = [r for r in rows if r["source"] == r["target"]]
+    from tfspeech.audio import load
+
+    print("transcribing (ctc-multivoice) ...", flush=True)
+    originals = [{"text": u.text, "audio": load(u.wav_path(corpus), config.sample_rate)[0]} for u in items]
+    probabilities = code_counts / code_counts.sum()
+    used = probabilities[probabilities > 0]
+    figures = {
+        "utterances": len(items),
+        "sentences": len({u.text for u in items}),
+        "reconstruction_mse": squared_error / frames,
+        "codebook_perplexity": float(np.exp(-np.sum(used * np.log(used)))),
+        "codes_used": int(np.count_nonzero(code_counts)),
+        "classifier_accuracy_real": share(controls, lambda e: e["classified_real"] == e["speaker"]),
+        "classifier_accuracy_griffin_lim": share(controls, lambda e: e["classified_griffin_lim"] == e["speaker"]),
+        "reconstruction_speaker_accuracy": share(reconstructed, lambda r: r["classified_audio"] == r["target"]),
+        "conversion_accuracy": share(converted, lambda r: r["classified_audio"] == r["target"]),
+        "conversion_accuracy_mel": share(converted, lambda r: r["classified_mel"] == r["target"]),
+        "conversion_judged_source": share(converted, lambda r: r["classified_audio"] == r["source"]),
+        "conversions": len(converted),
+        "dtw_converted_to_target": float(np.mean([r["dtw_converted"] for r in converted])),
+        "dtw_source_to_target": float(np.mean([r["dtw_source"] for r in converted])),
+        "cer_original": cer(originals),
+        "cer_griffin_lim_original": cer(controls),
+        "cer_reconstruction": cer(reconstructed),
+        "cer_converted": cer(converted),
+        "conversion_matrix": {
+            source: {target: share([r for r in converted if r["source"] == source and r["target"] == target],
+                                   lambda r: r["classified_audio"] == r["target"])
+                     for target in VOICES if target != source}
+            for source in VOICES
+        },
+        "cer_converted_by_target": {target: cer([r for r in converted if r["target"] == target]) for target in VOICES},
+    }
+    figures["export"] = export_figures(model, items, mels, corpus, work_dir)
+    _conversion_picture(model, items, mels, real, work_dir / "conversion.png")
+    return figures
+
+
+def export_figures(model, items, mels, corpus: Path, out_dir: Path) -> dict:
+    """SavedModel and TFLite (float32, builtin ops) parity on real test audio, and how many code
+    ids LiteRT gives differently from Keras over every test utterance."""
+    from tfspeech import export
+    from tfspeech.audio import load
+    from tfspeech.runtime.litert_runner import LiteRTRunner
+
+    samples = list(range(0, len(items), max(1, len(items) // 4)))[:4]
+    waveforms = [load(items[i].wav_path(corpus), model.mel_config.sample_rate)[0][np.newaxis] for i in samples]
+    codes = [model.encode(mels[i][np.newaxis]).numpy() for i in samples]
+    data = {"encode": waveforms, "encode_log_mel": [mels[i][np.newaxis] for i in samples],
+            "decode": [(c, np.array([s % len(VOICES)], np.int32)) for s, c in enumerate(codes)]}
+    figures = {}
+    for name, write in (("saved_model", lambda: export.saved_model(model, out_dir / "saved_model", sample_data=data)),
+                        ("tflite", lambda: export.tflite(model, out_dir / f"{PRESET_NAME}.tflite",
+                                                         representative_data=data))):
+        try:
+            report = write()
+        except export.ParityError as error:  # reported, not hidden
+            report = error.report
+        print(report, flush=True)
+        figures[name] = {"path": str(report.path), "size_bytes": report.size_bytes, "passed": report.passed,
+                         "tolerance": str(report.tolerance), "flex_ops": list(report.flex_ops),
+                         "max_abs_error": report.max_abs_error}
+    runner = LiteRTRunner(out_dir / f"{PRESET_NAME}.tflite")
+    different = total = 0
+    for mel in mels:
+        keras_codes = model.encode(mel[np.newaxis]).numpy()
+        litert_codes = runner.run_signature("encode_log_mel", log_mel=mel[np.newaxis])["codes"]
+        different += int(np.count_nonzero(keras_codes != litert_codes))
+        total += keras_codes.size
+    figures["tflite"].update(code_ids_compared=total, code_ids_different=different)
+    return figures
+
+
+def _conversion_picture(model, items, mels, real, path: Path) -> None:
+    """One test sentence: source log-mel, converted to another voice, that voice's own rendering."""
+    from tfspeech.plots import matrix_png
+
+    source_index = next(i for i, u in enumerate(items) if u.speaker == VOICES[0])
+    item, target = items[source_index], VOICES[1]
+    converted = model.convert(mels[source_index][np.newaxis], np.array([VOICES.index(target)]))[0].numpy()
+    path.write_bytes(matrix_png(
+        [mels[source_index].T, converted.T, real[(target, item.text)].T],
+        titles=[f"source: {item.speaker}", f"converted to {target}", f"{target} saying the same sentence"],
+        xlabel="frame", ylabel="mel band"))
+
+
+def save(work_dir: Path, progress: bool) -> Path:
+    """Loads the best checkpoint, measures it, and writes ``zoo/vqvae-multivoice`` (with the
+    speaker classifier as a preset inside it, ``speaker-classifier``)."""
+    import tfspeech.zoo
+
+    best = work_dir / "best.weights.h5"
+    if not best.is_file():
+        raise FileNotFoundError(f"{best} is missing: train first with `{TRAIN_COMMAND}`")
+    corpus = build_parallel_corpus(progress)
+    model = new_model()
+    model.load_weights(best)
+    classifier = train_classifier(corpus, work_dir, progress)
+    figures = evaluate(model, classifier, corpus, work_dir, progress)
+    (work_dir / "figures.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    history = _history(work_dir)
+    scalar = {k: v for k, v in figures.items() if isinstance(v, float) or isinstance(v, int)}
+    metrics = {k: {"value": round(v, 4) if isinstance(v, float) else v, "command": EVALUATE_COMMAND}
+               for k, v in scalar.items()}
+    metrics["tflite_code_ids_different"] = {"value": figures["export"]["tflite"]["code_ids_different"],
+                                            "command": EVALUATE_COMMAND}
+    for key, error in figures["export"]["tflite"]["max_abs_error"].items():
+        metrics[f"tflite_max_abs_error_{key.replace('/', '_')}"] = {"value": error, "command": EVALUATE_COMMAND}
+    manifest = corpus / "manifest.json"
+    data = {
+        "fingerprint": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "voices": list(VOICES),
+        "sentences": SENTENCES,
+        "corpus_command": json.loads(manifest.read_text(encoding="utf-8"))["command"],
+        "features": "log-mel, tfspeech.audio.MelConfig() defaults (22,050 Hz, 80 bands, hop 256)",
+        "split": "by sentence text (90/5/5, seed-independent); every voice speaks every sentence",
+    }
+    training = {
+        "command": f"{TRAIN_COMMAND} --epochs {history['epochs']}",
+        "epochs": history["epochs"],
+        "steps": history["epochs"] * STEPS_PER_EPOCH,
+        "batch": f"{BATCH_SIZE} random crops of {CROP_FRAMES} frames",
+        "best_epoch": history["best_epoch"],
+        "best_validation_reconstruction_mse": history["best"],
+        "wall_time_s": history["wall_time_s"],
+        "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared), TensorFlow {tf.__version__}",
+    }
+    folder = tfspeech.zoo.save_preset(model, PRESET_NAME, root=ZOO, data=data, training=training, metrics=metrics,
+                                      card=_card(figures, data, training, model), overwrite=True)
+    (folder / "conversion.png").write_bytes((work_dir / "conversion.png").read_bytes())
+    classifier_info = json.loads((work_dir / "speaker_classifier.json").read_text())
+    tfspeech.zoo.save_preset(
+        classifier, CLASSIFIER_NAME, root=folder, data={**data, "split_used": "train (crops), validation"},
+        training={"command": TRAIN_COMMAND, "steps": CLASSIFIER_STEPS,
+                  "batch": f"{BATCH_SIZE} random crops of {CLASSIFIER_CROP_FRAMES} frames",
+                  "wall_time_s": classifier_info["train_s"], "hardware": training["hardware"]},
+        metrics={"validation_accuracy": {"value": round(classifier_info["validation_accuracy"], 4),
+                                         "command": TRAIN_COMMAND},
+                 "test_accuracy_real": {"value": round(figures["classifier_accuracy_real"], 4),
+                                        "command": EVALUATE_COMMAND},
+                 "test_accuracy_griffin_lim": {"value": round(figures["classifier_accuracy_griffin_lim"], 4),
+                                               "command": EVALUATE_COMMAND}},
+        overwrite=True)
+    print(f"saved {folder}")
+    return folder
+
+
+def _history(work_dir: Path) -> dict:
+    rows = list(csv.DictReader(open(work_dir / "history.csv", encoding="utf-8")))
+    if not rows:
+        raise ValueError(f"{work_dir / 'history.csv'} holds no epoch; train first")
+    best = min(rows, key=lambda r: float(r["val_reconstruction"]))
+    timing = json.loads((work_dir / "timing.json").read_text()) if (work_dir / "timing.json").is_file() else {}
+    return {"epochs": len(rows), "best_epoch": int(best["epoch"]) + 1,
+            "best": round(float(best["val_reconstruction"]), 4), "wall_time_s": round(timing.get("train_s", 0.0))}
+
+
+def _card(figures: dict, data: dict, training: dict, model) -> str:
+    f = figures
+    short = {voice: f"V{i + 1}" for i, voice in enumerate(VOICES)}
+    legend = ", ".join(f"{short[v]} = `{v}`" for v in VOICES)
+    matrix = "\n".join(
+        f"| {short[source]} | " + " | ".join(
+            "—" if target == source else f"{f['conversion_matrix'][source][target]:.2f}" for target in VOICES) + " |"
+        for source in VOICES)
+    cer_by_target = " | ".join(f"{f['cer_converted_by_target'][v]:.3f}" for v in VOICES)
+    tflite, saved = f["export"]["tflite"], f["export"]["saved_model"]
+    errors = ", ".join(f"`{k}` {v:.2g}" for k, v in tflite["max_abs_error"].items())
+    return f"""# {PRESET_NAME}
+
+A VQ-VAE over log-mels (`tfspeech>VQVAE`, {model.count_params():,} parameters) that turns speech into
+discrete codes and back, in any of {len(VOICES)} synthesized voices: voice conversion by decoding one voice's
+codes with another voice's speaker embedding. Encoder: per-utterance band normalization → Conv1D
+{model.channels} → 2 strided convs (one code per {model.time_stride} frames, {model.mel_config.sample_rate * 1.0 /
+model.mel_config.hop_length / model.time_stride:.1f} codes/s) → {len(model.encoder_dilations)} dilated residual blocks →
+{model.code_dim}-d `z_e`; codebook of {model.num_codes} codes (EMA updates, decay {model.quantizer.ema_decay},
+commitment β = {model.quantizer.commitment_cost}, dead-code restarts); decoder: speaker embedding
+({model.speaker_dim}-d) added to every residual block, nearest-neighbour upsampling, {len(model.decoder_dilations)}
+dilated residual blocks → 80-band log-mel. Audio comes back through Griffin-Lim.
+
+```python
+from tfspeech.conversion import convert_file
+convert_file("speech.wav", "flite:rms", "as_rms.wav")   # any voice in; a known voice out
+```
+```sh
+tfspeech convert speech.wav --to flite:rms -o as_rms.wav
+```
+```python
+import tfspeech.zoo
+model = tfspeech.zoo.load("{PRESET_NAME}")
+codes = model.encode(log_mel)                        # (batch, frames / {model.time_stride}) int32
+log_mel = model.decode(codes, [model.speaker_id("flite:slt")])
+```
+
+Speakers: {", ".join(f"`{v}`" for v in VOICES)}.
+
+## Held-out figures
+
+On the corpus test split: {f['sentences']} sentences never trained on, each spoken by every voice
+({f['utterances']} utterances). Measured with `{EVALUATE_COMMAND}` (all figures also in the run's `figures.json`).
+
+| figure | value |
+|---|---|
+| reconstruction error (own voice), log-mel MSE (nats², per band and frame) | {f['reconstruction_mse']:.3f} |
+| codebook perplexity over all test codes (of {model.num_codes}) | {f['codebook_perplexity']:.1f} |
+| codes used on the test set | {f['codes_used']} |
+| conversion accuracy: classifier hears the target voice (Griffin-Lim audio, {f['conversions']} conversions) | {f['conversion_accuracy']:.3f} |
+| the same, classifying the converted log-mel directly | {f['conversion_accuracy_mel']:.3f} |
+| converted audio still judged the source voice | {f['conversion_judged_source']:.3f} |
+
+### Is it the target voice?
+
+The judge is a `SpeakerClassifier` (log-mel → 3 strided convs → mean/std pooling → speaker) trained
+on crops of the training utterances' real audio only, shipped in this folder as the preset
+`{CLASSIFIER_NAME}` (`tfspeech.zoo.load("{CLASSIFIER_NAME}", root=tfspeech.zoo.info("{PRESET_NAME}")["path"])`).
+On the test utterances it names the right voice for {f['classifier_accuracy_real']:.3f} of the real recordings and
+{f['classifier_accuracy_griffin_lim']:.3f} of their Griffin-Lim renderings (the control: what Griffin-Lim alone costs
+the judge); for own-voice reconstructions it names the right voice {f['reconstruction_speaker_accuracy']:.3f} of the time.
+
+Share of conversions judged to be the target voice (rows: source, columns: target; {legend}):
+
+| source \\ target | {" | ".join(short[v] for v in VOICES)} |
+|---|{"---|" * len(VOICES)}
+{matrix}
+
+### Is the content kept?
+
+Character error rate of the `ctc-multivoice` recognizer (greedy) on the test sentences:
+
+| audio | CER |
+|---|---|
+| original recordings | {f['cer_original']:.3f} |
+| original log-mel → Griffin-Lim (vocoder alone) | {f['cer_griffin_lim_original']:.3f} |
+| VQ-VAE reconstruction, own voice → Griffin-Lim | {f['cer_reconstruction']:.3f} |
+| converted to another voice → Griffin-Lim | {f['cer_converted']:.3f} |
+
+Converted, by target ({legend}): {cer_by_target}.
+
+Distance to the target voice's own rendering of the sentence (mean Euclidean log-mel frame distance
+along the DTW path): converted {f['dtw_converted_to_target']:.2f}, unconverted source {f['dtw_source_to_target']:.2f}.
+
+![a test sentence: source, converted, target's own rendering](conversion.png)
+
+Limitations: the decoder is trained with a squared error, so it predicts the average of what a code may
+sound like: harmonics blur (see the picture) and Griffin-Lim adds its own artifacts; conversion keeps the
+source's timing and rhythm. All voices are synthetic.
+
+## Export
+
+`tfspeech.export.saved_model` / `tfspeech.export.tflite` give the signatures `encode` (waveform at
+{model.mel_config.sample_rate:,} Hz → `codes`), `encode_log_mel` (log-mel → `codes`) and `decode` (`codes`,
+`speaker` → `log_mel`), builtin ops only. Parity on 4 real test utterances, float32: {errors}
+(tolerance {tflite['tolerance']}); code ids from LiteRT differ from Keras in {tflite['code_ids_different']} of
+{tflite['code_ids_compared']} over every test utterance. TFLite {tflite['size_bytes'] / 1e6:.1f} MB, SavedModel
+{saved['size_bytes'] / 1e6:.1f} MB.
+
+## Data
+
+- `{data['corpus_command']}`: every voice speaks the same {SENTENCES} WordNet example sentences.
+- {data['split']}; the test sentences are also outside every `ctc-multivoice` training corpus.
+- corpus fingerprint (sha256 of manifest.json): `{data['fingerprint']}`
+
+## Training
+
+- command: `{training['command']}` (resumable; `--max-minutes M` stops after the epoch that passes M minutes)
+- {training['epochs']} epochs of {STEPS_PER_EPOCH} steps, batches of {training['batch']}; Adam 1e-3, clipnorm 5,
+  halved after 2 epochs without a better validation reconstruction; best epoch {training['best_epoch']}
+  (validation log-mel MSE {training['best_validation_reconstruction_mse']} on centre crops)
+- wall time: {training['wall_time_s']} s on {training['hardware']}
+- speaker classifier: {CLASSIFIER_STEPS} steps of {BATCH_SIZE} crops of {CLASSIFIER_CROP_FRAMES} frames, same command
+"""
+
+
 def main(argv=None) -> int:
     from tfspeech.data.corpus import default_cache_dir
 
@@ -223,6 +590,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.evaluate_only:
         train(args.work_dir, args.epochs, args.max_minutes, not args.quiet)
+    save(args.work_dir, not args.quiet)
     return 0
 
 
