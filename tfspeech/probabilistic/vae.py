@@ -20,7 +20,8 @@ Both are written as a *surrogate*: :meth:`VariationalAutoencoder.elbo` returns t
 Carlo ELBO, and its gradient is the chosen estimator's (the score term is
 ``signal · (log q − stop_gradient(log q))``, zero in value). So ``fit`` trains either
 variant through the ordinary ``compute_loss``, the negative mean ELBO; no custom
-``train_step`` is needed.
+``train_step`` is needed (the functions of :mod:`~tfspeech.probabilistic.estimators` take
+gradients with their own tape, which ``fit``'s train step cannot host).
 
 Images are ``[batch, *image_shape]`` in ``[0, 1]``; pixel level ``v = min(⌊L x⌋, L − 1)``
 for ``L = num_levels``, so ``v / (L − 1)`` and dequantized ``(v + U) / L``, ``U ~ U[0, 1)``,
@@ -96,7 +97,9 @@ class VariationalAutoencoder(keras.Model):
         self.estimator, self.num_samples, self.control_variate = estimator, int(num_samples), control_variate
         self.num_pixels = int(np.prod(self.image_shape))
         dense = keras.layers.Dense
-        self.encoder_layers = [dense(u, activation="relu", name=f"encoder_{i}") for i, u in enumerate(self.hidden_units)]
+        self.encoder_layers = [
+            dense(u, activation="relu", name=f"encoder_{i}") for i, u in enumerate(self.hidden_units)
+        ]
         self.encoder_output = dense(2 * self.latent_size, name="encoder_output")
         self.decoder_layers = [
             dense(u, activation="relu", name=f"decoder_{i}") for i, u in enumerate(reversed(self.hidden_units))
