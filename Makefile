@@ -7,7 +7,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.tfspeech-installed
-DEBIAN_PACKAGES := festival festvox-us-slt-hts flite espeak-ng sox wordnet-base
+DEBIAN_PACKAGES := festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k flite espeak-ng sox wordnet-base
 PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2

@@ -219,6 +219,20 @@ def test_keras_density_equals_the_mixture_both_ways(X, covariance_type):
     np.testing.assert_allclose(back.covariances_, model.covariances_, rtol=1e-4, atol=1e-6)
 
 
+def test_keras_density_stays_finite_with_large_precision_factors():
+    """A nearly singular component has precision-Cholesky entries in the hundreds; exp() of an
+    off-diagonal entry overflows float32, which once made every log-density NaN (inf * 0)."""
+    D = 3
+    prec_chol = np.triu(np.full((D, D), 500.0), 1) + np.diag([1.0, 2.0, 0.5])
+    density = GaussianMixtureDensity(1, D, "full")
+    density.set_mixture([1.0], np.zeros((1, D)), prec_chol[np.newaxis])
+    x = np.random.default_rng(1).normal(scale=1e-3, size=(20, D))
+    whitened = x @ prec_chol
+    expected = (-0.5 * D * np.log(2 * np.pi) + np.log(np.diag(prec_chol)).sum()
+                - 0.5 * (whitened ** 2).sum(axis=1))
+    np.testing.assert_allclose(density(x.astype(np.float32)).numpy(), expected, rtol=1e-4)
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "spherical"])
 def test_keras_density_survives_config_and_keras_file(X, covariance_type, tmp_path):
     density = _fit_quietly(GaussianMixture(K, covariance_type=covariance_type, max_iter=5, random_state=0),

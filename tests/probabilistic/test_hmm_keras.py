@@ -99,3 +99,16 @@ def test_export_signatures_and_tflite_parity(sequences, tmp_path):
     assert report.passed and not report.flex_ops
     assert {(o.signature, o.output) for o in report.outputs} == {
         ("score", "log_likelihood"), ("viterbi", "log_prob"), ("viterbi", "states")}
+
+
+def test_large_precision_factors_stay_finite():
+    """exp() of a large off-diagonal precision-Cholesky entry overflows float32; it once made
+    every log-likelihood NaN (inf * 0)."""
+    prec_chol = np.triu(np.full((D, D), 500.0), 1) + np.diag([1.0, 2.0])
+    covariance = np.linalg.inv(prec_chol @ prec_chol.T)
+    model = GaussianHMMDensity(1, D, "full")
+    model.set_hmm([1.0], [[1.0]], np.zeros((1, D)), covariance[np.newaxis])
+    x = np.random.default_rng(1).normal(scale=1e-3, size=(1, 5, D))
+    whitened = x[0] @ prec_chol
+    expected = 5 * (-np.log(2 * np.pi) + np.log(np.diag(prec_chol)).sum()) - 0.5 * (whitened ** 2).sum()
+    np.testing.assert_allclose(float(model(x.astype(np.float32))[0]), expected, rtol=1e-3)

@@ -676,7 +676,9 @@ class GaussianMixtureDensity(keras.Model):
         """``P`` from ``precision_factor`` (shapes as :mod:`~tfspeech.probabilistic.gaussian`)."""
         factor = self.precision_factor
         if self.covariance_type in ("full", "tied"):
-            return factor * self._strict_upper + tf.exp(factor) * self._diagonal
+            # exp of the diagonal only: exp of a large off-diagonal entry would overflow and
+            # inf * 0 would make the whole matrix NaN.
+            return factor * self._strict_upper + tf.exp(factor * self._diagonal) * self._diagonal
         return tf.exp(factor)
 
     def call(self, x):

@@ -54,7 +54,8 @@ class GaussianHMMDensity(keras.Model):
         factor = self.precision_factor
         if self.covariance_type in ("full", "tied"):
             eye = tf.eye(self.n_features, dtype=factor.dtype)
-            return tf.linalg.band_part(factor, 0, -1) * (1 - eye) + tf.exp(factor) * eye
+            # exp of the diagonal only: exp of a large off-diagonal entry would overflow (inf * 0).
+            return tf.linalg.band_part(factor, 0, -1) * (1 - eye) + tf.exp(factor * eye) * eye
         return tf.exp(factor)
 
     def chain(self):
