@@ -151,7 +151,8 @@ class WassersteinGAN(keras.Model):
         """Sets one optimizer per network (default: ``default_compile_args()``).
 
         ``kwargs`` go to ``keras.Model.compile`` (``run_eagerly``, ``jit_compile``,
-        ``steps_per_execution``); the losses and metrics are the model's own. ``model.optimizer`` is the critic's optimizer (callbacks that adjust it see the critic).
+        ``steps_per_execution``); the losses and metrics are the model's own.
+        ``model.optimizer`` is the critic's optimizer (callbacks that adjust it see the critic).
         """
         for fixed in ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics"):
             if fixed in kwargs:
@@ -234,7 +235,8 @@ class WassersteinGAN(keras.Model):
     # -- export -----------------------------------------------------------------------------
 
     def export_signatures(self):
-        """``generate``: ``noise [batch, Z]`` to ``samples [batch, D]``; ``critic``: ``x [batch, D]`` to ``score [batch]``."""
+        """``generate``: ``noise [batch, Z]`` to ``samples [batch, D]``;
+        ``critic``: ``x [batch, D]`` to ``score [batch]``."""
         noise = tf.TensorSpec([None, self.noise_dim], tf.float32, name="noise")
         data = tf.TensorSpec([None, self.data_dim], tf.float32, name="x")
         return {
@@ -277,7 +279,8 @@ class WassersteinGAN(keras.Model):
         return critic_loss, wasserstein, penalty
 
     def _gradient_norms(self, points, training=False):
-        """``[n]`` norms ``‖∇f(points)‖`` (examples are independent, so the gradient of the sum is per example)."""
+        """``[n]`` norms ``‖∇f(points)‖`` for ``points [n, D]`` (examples are independent, so the
+        gradient of the summed scores is each example's own)."""
         with tf.GradientTape() as tape:
             tape.watch(points)
             scores = self.critic_score(points, training=training)
