@@ -147,6 +147,33 @@ class AttentionTTS(keras.Model):
         self.attention.build((None, self.query_size), (None, None, self.memory_size))
         self.build_layers()
 
+    def with_symbols(self, symbols: str, seed: int = 0) -> "AttentionTTS":
+        """A copy of this (built) model that reads ``symbols`` (``"characters"`` or ``"phonemes"``),
+        for fine-tuning a preset on text in another symbol set.
+
+        Every weight is copied except the embedding table, which is remapped by symbol: rows
+        of symbols both sets hold (padding, end, punctuation, space, and letters or phonemes
+        present in both) keep their trained vectors; new symbols start at the mean of the
+        trained rows plus Gaussian noise of their standard deviation × 0.1 (``seed``).
+        """
+        if symbols not in ("characters", "phonemes"):
+            raise ValueError(f"symbols must be 'characters' or 'phonemes', got {symbols!r}")
+        config = {**self.get_config(), "symbols": symbols, "vocab_size": None}
+        model = type(self).from_config(config)
+        model.build()
+        old_table = self.embedding.embeddings.numpy()
+        old_ids = {symbol: i for i, symbol in enumerate(TextEncoder(self.symbols).symbols)}
+        rng = np.random.default_rng(seed)
+        table = old_table.mean(axis=0) + 0.1 * old_table.std(axis=0) * rng.standard_normal(
+            (model.vocab_size, old_table.shape[1]))
+        for new_id, symbol in enumerate(TextEncoder(symbols).symbols):
+            if symbol in old_ids and old_ids[symbol] < len(old_table):
+                table[new_id] = old_table[old_ids[symbol]]
+        for source, target in zip(self.weights, model.weights, strict=True):
+            target.assign(table.astype(np.float32) if source.path == self.embedding.embeddings.path
+                          else source.numpy())
+        return model
+
     def build_from_preset(self):
         self.build()
 
