@@ -1,11 +1,22 @@
 """`tfspeech convert IN.wav --to SPEAKER -o OUT.wav`."""
 
-from tfspeech import cli
+import pytest
+
+from tests.test_conversion import save_tiny_vqvae, speech
+from tfspeech import cli, conversion
 from tfspeech.audio import load, save
-from tests.test_conversion import speech, tiny_preset  # noqa: F401 - the fixture
 
 
-def test_convert_writes_the_file_and_prints_its_path(tiny_preset, tmp_path, capsys):  # noqa: F811
+@pytest.fixture(autouse=True)
+def tiny_preset(tmp_path, monkeypatch):
+    save_tiny_vqvae(tmp_path / "zoo")
+    monkeypatch.setenv("TFSPEECH_ZOO_PATH", str(tmp_path / "zoo"))
+    conversion._load.cache_clear()
+    yield
+    conversion._load.cache_clear()
+
+
+def test_convert_writes_the_file_and_prints_its_path(tmp_path, capsys):
     source = save(tmp_path / "in.wav", speech(), 22050)
     out = tmp_path / "out.wav"
     assert cli.main(["convert", str(source), "--to", "alice", "-o", str(out), "--preset", "tiny-vqvae",
@@ -14,7 +25,7 @@ def test_convert_writes_the_file_and_prints_its_path(tiny_preset, tmp_path, caps
     assert load(out)[1] == 22050
 
 
-def test_unknown_speaker_and_missing_file_are_user_errors(tiny_preset, tmp_path, capsys):  # noqa: F811
+def test_unknown_speaker_and_missing_file_are_user_errors(tmp_path, capsys):
     source = save(tmp_path / "in.wav", speech(), 22050)
     assert cli.main(["convert", str(source), "--to", "dave", "-o", str(tmp_path / "o.wav"),
                      "--preset", "tiny-vqvae"]) == 2

@@ -10,16 +10,22 @@ from tfspeech.models.vqvae import VQVAE
 SPEAKERS = ["alice", "bob", "carol"]
 
 
-@pytest.fixture()
-def tiny_preset(tmp_path, monkeypatch):
-    """A small untrained VQ-VAE saved as preset ``tiny-vqvae`` on ``TFSPEECH_ZOO_PATH``."""
+def save_tiny_vqvae(root):
+    """A small untrained VQ-VAE saved as preset ``tiny-vqvae`` under ``root``; returns the model."""
     import tfspeech.zoo
 
     model = VQVAE(SPEAKERS, channels=8, code_dim=4, num_codes=8, encoder_dilations=[1], decoder_dilations=[1],
                   speaker_dim=4)
     model.build()
-    tfspeech.zoo.save_preset(model, "tiny-vqvae", root=tmp_path / "zoo", data={"fingerprint": "none"},
+    tfspeech.zoo.save_preset(model, "tiny-vqvae", root=root, data={"fingerprint": "none"},
                              training={"command": "test"}, metrics={})
+    return model
+
+
+@pytest.fixture()
+def tiny_preset(tmp_path, monkeypatch):
+    """``save_tiny_vqvae`` on ``TFSPEECH_ZOO_PATH``, with the conversion module's preset cache cleared."""
+    model = save_tiny_vqvae(tmp_path / "zoo")
     monkeypatch.setenv("TFSPEECH_ZOO_PATH", str(tmp_path / "zoo"))
     conversion._load.cache_clear()
     yield model
