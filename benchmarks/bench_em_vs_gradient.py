@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from tfspeech.probabilistic import GaussianHMM, GaussianMixture
 
-GMM_LEARNING_RATE = 0.005  # Adam; 0.02 diverged to NaN from this start
+GMM_LEARNING_RATE = 0.005  # Adam
 HMM_LEARNING_RATE = 0.05
 TARGET_GAP = 0.01  # nats per row / frame from EM's converged training log-likelihood
 GMM_SHAPE = dict(K=8, D=8, n_train=20_000, n_test=5_000)
