@@ -33,3 +33,15 @@ def test_padding_never_contributes():
     loss_short = guided_attention_loss(short[None], [5], [8])
     loss_padded = guided_attention_loss(padded, [5], [8])
     np.testing.assert_allclose(float(loss_padded), float(loss_short), rtol=1e-6)
+
+
+def test_loss_is_the_expected_penalty_per_step_whatever_the_text_length():
+    """Even attention costs the mean of W over the text at each step, for short and long texts;
+    a diagonal costs about nothing."""
+    for text in (10, 80):
+        steps = 2 * text
+        even = np.full((1, steps, text), 1.0 / text, "float32")
+        expected = guided_attention_weights([text], [steps], steps, text).numpy()[0].mean(axis=1).mean()
+        np.testing.assert_allclose(float(guided_attention_loss(even, [text], [steps])), expected, rtol=1e-5)
+        assert 0.4 < expected < 0.8
+        assert float(guided_attention_loss(_diagonal(steps, text)[None], [text], [steps])) < 0.05

@@ -1,8 +1,14 @@
 """Guided attention loss (Tachibana et al. 2017): penalize attention far from the diagonal.
 
 ``W[s, n] = 1 - exp(-(n / N - s / S)² / (2 g²))`` for decoder step ``s`` of ``S`` and text
-position ``n`` of ``N`` (each utterance's own lengths); the loss is the mean of
-``alignment · W`` over the real (step, symbol) pairs, so padding never contributes.
+position ``n`` of ``N`` (each utterance's own lengths). The loss is the expected penalty
+per decoder step, ``Σₙ alignment[s, n] · W[s, n]`` averaged over the real steps: about 0 for a
+diagonal alignment, about 0.6 for attention spread evenly, whatever the text length;
+padding never contributes.
+
+Tachibana et al. average over all (step, symbol) cells instead, which divides the signal by
+the text length (≈ 1/40 on sentences): in a Tacotron 2 trained with that form (weight 1, mel
+L1 ≈ 1.4) the alignment had not formed after 750 steps of batch 16.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ def guided_attention_loss(alignments, text_lengths, step_lengths, sigma: float =
     """Scalar loss for ``alignments`` (batch, steps, text) given per-utterance lengths (batch,)."""
     alignments = tf.convert_to_tensor(alignments, tf.float32)
     shape = tf.shape(alignments)
-    _, real = _grid(text_lengths, step_lengths, shape[1], shape[2])
     weights = guided_attention_weights(text_lengths, step_lengths, shape[1], shape[2], sigma)
-    return tf.reduce_sum(alignments * weights) / tf.maximum(tf.reduce_sum(real), 1.0)
+    real_steps = tf.reduce_sum(tf.minimum(tf.cast(step_lengths, tf.float32), tf.cast(shape[1], tf.float32)))
+    return tf.reduce_sum(alignments * weights) / tf.maximum(real_steps, 1.0)
 
 
 def _grid(text_lengths, step_lengths, max_steps, max_text):
