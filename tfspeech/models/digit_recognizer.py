@@ -1,9 +1,11 @@
-"""Isolated-word recognizer: one Gaussian HMM per word over MFCC frames, as one Keras model.
+"""Isolated-word recognizer: one GMM-HMM per word over MFCC frames, as one Keras model.
 
 :func:`digit_features` turns a waveform into the frames the model reads (13 MFCCs from a
 40-band log-mel spectrogram plus their deltas, 10 ms hop, per-utterance mean removed);
-:class:`DigitRecognizer` scores them under every word's HMM. The recognized word is the
-argmax of the per-word log-likelihoods (equal word priors).
+:class:`DigitRecognizer` scores them under every word's HMM, whose states emit a mixture of
+``n_mix`` diagonal Gaussians (:class:`DiagonalGMMHMMDensity`; ``n_mix=1`` is the
+single-Gaussian :class:`~tfspeech.probabilistic.hmm_keras.GaussianHMMDensity`). The
+recognized word is the argmax of the per-word log-likelihoods (equal word priors).
 """
 
 import keras
@@ -12,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfspeech.audio import MelConfig, log_mel_spectrogram
-from tfspeech.probabilistic.hmm_keras import GaussianHMMDensity
+from tfspeech.probabilistic import gaussian, hmm_inference
+from tfspeech.probabilistic.hmm_keras import PROBABILITY_FLOOR, GaussianHMMDensity
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 #: 23 ms windows, 10 ms hop at the corpus rate (22,050 Hz), 40 mel bands up to 8 kHz.
@@ -47,18 +50,104 @@ def digit_features(waveform, sample_rate=FEATURE_MEL.sample_rate):
     return (frames - tf.reduce_mean(frames, axis=0)).numpy()
 
 
+# GaussianHMMDensity (tfspeech.probabilistic) has one Gaussian per state; no Keras GMM-HMM
+# exists there yet, so the mixture version lives here, on the same inference kernels.
+@keras.saving.register_keras_serializable(package="tfspeech")
+class DiagonalGMMHMMDensity(keras.Model):
+    """``call(x (batch, T, D), mask=None) -> log p(x) (batch,)`` for an HMM whose states emit
+    mixtures of ``n_mix`` diagonal Gaussians (nats).
+
+    Variables: ``start_logits`` ``(K,)``, ``transition_logits`` ``(K, K)`` and
+    ``mixture_logits`` ``(K, M)`` (softmax over the last axis → ``startprob``, ``transmat``,
+    mixture ``weights``), ``means`` ``(K, M, D)`` and ``precision_factor`` ``(K, M, D)``
+    ``= −log σ`` (the log of the diagonal precision Cholesky, as
+    :class:`~tfspeech.probabilistic.hmm_keras.GaussianHMMDensity`). The state densities
+    ``log Σ_m w_km N(x | μ_km, σ²_km)`` feed the same scaled forward recursion and Viterbi
+    as the single-Gaussian model (builtin TFLite ops only).
+    """
+
+    def __init__(self, n_components, n_mix, n_features, **kwargs):
+        super().__init__(**kwargs)
+        self.n_components = int(n_components)
+        self.n_mix = int(n_mix)
+        self.n_features = int(n_features)
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        self.start_logits = self.add_weight(shape=(K,), initializer="zeros", name="start_logits")
+        self.transition_logits = self.add_weight(shape=(K, K), initializer="zeros", name="transition_logits")
+        self.mixture_logits = self.add_weight(shape=(K, M), initializer="zeros", name="mixture_logits")
+        self.means = self.add_weight(shape=(K, M, D), initializer="random_normal", name="means")
+        self.precision_factor = self.add_weight(shape=(K, M, D), initializer="zeros", name="precision_factor")
+        self.supports_masking = True  # consumes the frame mask; the output has none
+        self.built = True
+
+    def chain(self):
+        """``(startprob (K,), transmat (K, K))``."""
+        return tf.nn.softmax(self.start_logits), tf.nn.softmax(self.transition_logits, axis=-1)
+
+    def set_gmm_hmm(self, startprob, transmat, weights, means, variances):
+        """Set the variables from GMM-HMM parameters: ``weights (K, M)``, ``means`` and
+        ``variances`` ``(K, M, D)``. Zero probabilities are floored at ``PROBABILITY_FLOOR``."""
+        variances = np.asarray(variances, np.float64)
+        if not (np.isfinite(variances).all() and np.all(variances > 0)):
+            raise ValueError("every mixture component needs finite positive variances; "
+                             "fit with a variance floor (min_covar / covars_prior)")
+        for variable, value in ((self.start_logits, np.log(np.maximum(startprob, PROBABILITY_FLOOR))),
+                                (self.transition_logits, np.log(np.maximum(transmat, PROBABILITY_FLOOR))),
+                                (self.mixture_logits, np.log(np.maximum(weights, PROBABILITY_FLOOR))),
+                                (self.means, means), (self.precision_factor, -0.5 * np.log(variances))):
+            variable.assign(np.asarray(value, np.float32))
+
+    def frame_log_prob(self, x):
+        """Per-state mixture log-densities, time-major: ``x (batch, T, D) -> (T, batch, K)``."""
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        x = tf.convert_to_tensor(x, self.means.dtype)
+        frames = tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, D])
+        components = gaussian.log_prob_from_precision_cholesky(
+            frames, tf.reshape(self.means, [K * M, D]),
+            tf.reshape(tf.exp(self.precision_factor), [K * M, D]), "diag")  # (T·batch, K·M)
+        joint = tf.reshape(components, [-1, K, M]) + tf.nn.log_softmax(self.mixture_logits, axis=-1)
+        return tf.reshape(tf.reduce_logsumexp(joint, axis=-1), [tf.shape(x)[1], tf.shape(x)[0], K])
+
+    def call(self, x, mask=None):
+        log_b = self.frame_log_prob(x)
+        valid = (tf.ones(tf.shape(log_b)[:2], tf.bool) if mask is None
+                 else tf.transpose(tf.cast(mask, tf.bool)))
+        return hmm_inference.scaled_log_likelihood(*self.chain(), log_b, valid)
+
+    def compute_mask(self, inputs, mask=None):
+        """The output (one value per sequence) carries no mask."""
+        return None
+
+    def viterbi(self, x):
+        """Most likely state paths: ``(log_prob (batch,), states (batch, T) int32)``."""
+        log_b = self.frame_log_prob(x)
+        start = tf.tile(tf.range(tf.shape(log_b)[0])[:, tf.newaxis] == 0, [1, tf.shape(log_b)[1]])
+        startprob, transmat = self.chain()
+        log_probs, states = hmm_inference.viterbi_path(
+            tf.math.log(startprob), tf.math.log(transmat), log_b, start, tf.ones_like(start))
+        return log_probs[-1], tf.transpose(states)
+
+    def get_config(self):
+        return {**super().get_config(), "n_components": self.n_components, "n_mix": self.n_mix,
+                "n_features": self.n_features}
+
+
 @keras.saving.register_keras_serializable(package="tfspeech")
 class DigitRecognizer(keras.Model):
     """``call(features (batch, T, n_features), mask=None) -> log p(features | word) (batch, n_words)``.
 
-    Holds one :class:`~tfspeech.probabilistic.hmm_keras.GaussianHMMDensity` per word
-    (``n_states`` states, ``covariance_type`` emissions), in the order of ``words``. A
-    ``mask`` (batch, T) skips padding frames. ``model.fit(features, word_index)`` lowers each
+    Holds one HMM per word, in the order of ``words``: ``n_states`` states each emitting a
+    mixture of ``n_mix`` Gaussians. ``n_mix=1``: a
+    :class:`~tfspeech.probabilistic.hmm_keras.GaussianHMMDensity` (``covariance_type`` emissions;
+    the layout of presets saved before ``n_mix`` existed); ``n_mix > 1``: a
+    :class:`DiagonalGMMHMMDensity` (``covariance_type`` must be ``"diag"``). A ``mask``
+    (batch, T) skips padding frames. ``model.fit(features, word_index)`` lowers each
     utterance's negative log-likelihood per frame under its own word's HMM (maximum
     likelihood, as EM; not discriminative).
     """
 
-    def __init__(self, words=DIGITS, n_states=6, n_features=N_FEATURES, covariance_type="diag", **kwargs):
+    def __init__(self, words=DIGITS, n_states=6, n_features=N_FEATURES, covariance_type="diag", n_mix=1,
+                 **kwargs):
         super().__init__(**kwargs)
         self.words = tuple(str(word) for word in words)
         if len(self.words) < 2 or len(set(self.words)) != len(self.words):
@@ -66,22 +155,41 @@ class DigitRecognizer(keras.Model):
         self.n_states = int(n_states)
         self.n_features = int(n_features)
         self.covariance_type = covariance_type
-        self.word_hmms = [GaussianHMMDensity(self.n_states, self.n_features, covariance_type, name=f"hmm_{i}")
-                          for i in range(len(self.words))]
+        self.n_mix = int(n_mix)
+        if self.n_mix < 1:
+            raise ValueError(f"n_mix must be a positive number of mixture components, got {n_mix}")
+        if self.n_mix > 1 and covariance_type != "diag":
+            raise ValueError(f"mixtures (n_mix={self.n_mix}) need covariance_type='diag', got "
+                             f"{covariance_type!r}; use n_mix=1 for other covariance types")
+        if self.n_mix == 1:
+            self.word_hmms = [GaussianHMMDensity(self.n_states, self.n_features, covariance_type, name=f"hmm_{i}")
+                              for i in range(len(self.words))]
+        else:
+            self.word_hmms = [DiagonalGMMHMMDensity(self.n_states, self.n_mix, self.n_features, name=f"hmm_{i}")
+                              for i in range(len(self.words))]
         self.supports_masking = True
         self.built = True
 
     def set_word_hmms(self, hmms):
-        """Copies fitted :class:`~tfspeech.probabilistic.GaussianHMM` estimators, one per word in order."""
+        """Copies fitted estimators, one per word in order: :class:`~tfspeech.probabilistic.GMMHMM`
+        (``n_mix`` components, diag), or :class:`~tfspeech.probabilistic.GaussianHMM` when ``n_mix=1``."""
         if len(hmms) != len(self.words):
             raise ValueError(f"got {len(hmms)} HMMs for {len(self.words)} words {self.words}")
         for density, hmm in zip(self.word_hmms, hmms):
-            if (hmm.n_components, hmm.n_features, hmm.covariance_type) != (
-                    self.n_states, self.n_features, self.covariance_type):
-                raise ValueError(f"an HMM has {hmm.n_components} states, {hmm.n_features} features, "
-                                 f"{hmm.covariance_type!r} covariances; this model needs {self.n_states}, "
-                                 f"{self.n_features}, {self.covariance_type!r}")
-            density.set_hmm(hmm.startprob_, hmm.transmat_, hmm.means_, hmm._covars_)
+            n_mix = getattr(hmm, "n_mix", 1)
+            if (hmm.n_components, n_mix, hmm.n_features, hmm.covariance_type) != (
+                    self.n_states, self.n_mix, self.n_features, self.covariance_type):
+                raise ValueError(f"an HMM has {hmm.n_components} states, {n_mix} mixture components, "
+                                 f"{hmm.n_features} features, {hmm.covariance_type!r} covariances; this model "
+                                 f"needs {self.n_states}, {self.n_mix}, {self.n_features}, {self.covariance_type!r}")
+            if hasattr(hmm, "n_mix") and hmm.covariance_type != "diag":
+                raise ValueError(f"GMMHMM estimators must have covariance_type='diag', got {hmm.covariance_type!r}")
+            if not hasattr(hmm, "n_mix"):
+                density.set_hmm(hmm.startprob_, hmm.transmat_, hmm.means_, hmm._covars_)
+            elif self.n_mix == 1:
+                density.set_hmm(hmm.startprob_, hmm.transmat_, hmm.means_[:, 0], hmm.covars_[:, 0])
+            else:
+                density.set_gmm_hmm(hmm.startprob_, hmm.transmat_, hmm.weights_, hmm.means_, hmm.covars_)
 
     def _check_features(self, features):
         features = tf.convert_to_tensor(features, tf.float32)
@@ -145,7 +253,7 @@ class DigitRecognizer(keras.Model):
         rng = np.random.default_rng(0)
         samples = []
         for hmm in self.word_hmms[:4]:
-            means = np.asarray(hmm.means)
+            means = np.asarray(hmm.means).reshape(self.n_states, -1, self.n_features)[:, 0]  # first component
             states = np.repeat(np.arange(self.n_states), 5)
             samples.append((means[states] + 0.3 * rng.standard_normal((1, len(states), self.n_features)))
                            .astype(np.float32))
@@ -153,4 +261,4 @@ class DigitRecognizer(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "words": list(self.words), "n_states": self.n_states,
-                "n_features": self.n_features, "covariance_type": self.covariance_type}
+                "n_features": self.n_features, "covariance_type": self.covariance_type, "n_mix": self.n_mix}
