@@ -16,6 +16,9 @@ A recipe fixes a preset's model config, voice and schedule; this module turns it
 Outputs in ``--out``: ``model.keras`` (the trained model), ``training.json`` (command,
 steps, wall time, hardware, data fingerprint; rewritten at every checkpoint), ``backup/``
 and ``logs/``.
+
+``--evaluate`` measures the run instead (finished, or its latest checkpoint while it trains)
+and writes the zoo preset: see ``tfspeech.recipes.tts_evaluation``.
 """
 
 from __future__ import annotations
@@ -66,13 +69,15 @@ class Recipe:
 
 def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     """Command line of a recipe module (see ``--help``)."""
+    from tfspeech.recipes import tts_evaluation  # it imports this module
+
     parser = argparse.ArgumentParser(
         prog=f"python -m {recipe.module}",
         description=f"Train the {recipe.preset} preset ({recipe.model_class.__name__}) on the {recipe.voice} "
                     "corpus. Run the same command again to resume after an interruption.")
     parser.add_argument("--corpus", type=Path,
                         help=f"a built corpus folder (default: build one with every WordNet sentence for "
-                             f"{recipe.voice}, cached)")
+                             f"{recipe.voice}, cached; with --evaluate, the run's own)")
     parser.add_argument("--out", type=Path, help=f"run folder (default: <cache>/runs/{recipe.preset})")
     parser.add_argument("--steps", type=int, default=recipe.steps, help="optimizer steps (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=recipe.batch_size,
@@ -82,13 +87,36 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", choices=STRATEGIES, default="default",
                         help="tf.distribute strategy: default (one device), mirrored (local GPUs), "
                              "multi-worker (TF_CONFIG machines)")
-    parser.add_argument("--seed", type=int, default=0, help="weights and data order (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="weights and data order; with --evaluate, the held-out draw (default: %(default)s)")
+    evaluation = parser.add_argument_group(
+        "evaluation", "measure the run on held-out sentences and write its zoo preset "
+                      "(tfspeech.recipes.tts_evaluation)")
+    evaluation.add_argument("--evaluate", action="store_true",
+                            help="do not train: evaluate the run (model.keras when finished, else its latest "
+                                 "checkpoint) and write the preset")
+    evaluation.add_argument("--evaluate-subset", type=int, default=tts_evaluation.DEFAULT_SUBSET, metavar="N",
+                            help="held-out sentences drawn from the corpus's test split (default: %(default)s)")
+    evaluation.add_argument("--finetune-steps", type=int, default=tts_evaluation.FINETUNE_STEPS, metavar="N",
+                            help=f"fit steps of the fine-tuning check on {tts_evaluation.FINETUNE_VOICE} "
+                                 "(0: skip it; default: %(default)s)")
+    evaluation.add_argument("--zoo", type=Path,
+                            help="zoo folder for the preset (default: the repository's zoo/ for a finished run, "
+                                 f"<out>/{tts_evaluation.PREVIEW_ZOO} for a run in progress)")
     args = parser.parse_args(argv)
-    for name in ("steps", "batch_size", "checkpoint_every"):
+    for name in ("steps", "batch_size", "checkpoint_every", "evaluate_subset"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    corpus = args.corpus if args.corpus is not None else build_corpus([recipe.voice], n=None)
+    if args.finetune_steps < 0:
+        parser.error("--finetune-steps must be 0 (skip) or more")
     out = args.out if args.out is not None else default_cache_dir() / "runs" / recipe.preset
+    if args.evaluate:
+        folder = tts_evaluation.evaluate_run(recipe, out, corpus_dir=args.corpus, zoo_root=args.zoo,
+                                             subset=args.evaluate_subset, seed=args.seed,
+                                             finetune_steps=args.finetune_steps)
+        print(f"preset written: {folder}")
+        return 0
+    corpus = args.corpus if args.corpus is not None else build_corpus([recipe.voice], n=None)
     train(recipe, corpus, out, steps=args.steps, batch_size=args.batch_size,
           checkpoint_every=args.checkpoint_every, strategy=args.strategy, seed=args.seed)
     print(f"trained model: {Path(out) / 'model.keras'}")
