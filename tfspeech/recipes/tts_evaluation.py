@@ -402,9 +402,30 @@ def card(recipe: Recipe, model, figures: dict, data: dict, training: dict, comma
     """CARD.md: what the model is, its held-out figures and pictures, fine-tuning, data, training."""
     held, free, forced = figures["held_out"], figures["free_running"], figures["teacher_forced"]
     heard = figures["intelligibility"]
-    within = f"stopped_within_{tts_metrics.STOP_FACTOR}x"
     preview = "" if training["finished"] else (
-        f"\n> **Preview of a run in progress** (checkpoint at step {training['steps']}): not the finished preset.\n")
+        f"\n> **Preview of a run in progress** (checkpoint at step {training['steps']}), not the finished preset.\n")
+    free_rows = _table(["free running (`model.infer`)", "value"], [
+        ["log-mel L1 against the recording, DTW-aligned", f"{free['dtw_mel_l1']:.3f}"],
+        ["attention focus rate (mean over steps of the largest weight)", f"{free['focus_rate']:.3f}"],
+        [f"attention diagonality (mass within ±{figures['diagonal_band']:.0%} of the text from the diagonal)",
+         f"{free['diagonality']:.3f}"],
+        ["stopped on the stop token", f"{free['stopped']:.1%}"],
+        [f"stopped within {tts_metrics.STOP_FACTOR}× the reference length",
+         f"{free[f'stopped_within_{tts_metrics.STOP_FACTOR}x']:.1%}"],
+        ["median length / reference length", f"{free['median_length_ratio']:.2f}"],
+    ])
+    forced_rows = _table(["teacher forced (reference frames in, as in training)", "value"], [
+        ["log-mel L1, frame by frame", f"{forced['mel_l1']:.3f}"],
+        ["stop-token accuracy (all steps)", f"{forced['stop_accuracy']:.3f}"],
+        ["last step stops (recall)", f"{forced['stop_final_step_recall']:.3f}"],
+        ["earlier steps that would stop", f"{forced['stop_early_stop_rate']:.4f}"],
+        ["attention focus rate / diagonality", f"{forced['focus_rate']:.3f} / {forced['diagonality']:.3f}"],
+    ])
+    heard_rows = _table(["audio", "CER", "WER"], [
+        [name, f"{heard[key]['cer']:.3f}", f"{heard[key]['wer']:.3f}"] for key, name in (
+            ("synthesized", f"synthesized (Griffin-Lim, {figures['griffin_lim_iters']} iterations)"),
+            ("reference_audio", "reference recordings"),
+            ("reference_griffin_lim", "reference spectrograms through the same Griffin-Lim path"))])
     samples = "\n".join(
         f"- reference: `{s['reference']}`\n  - recording: `{s['reference_audio']}`\n"
         f"  - synthesized: `{s['synthesized']}`" for s in heard["samples"])
@@ -412,9 +433,9 @@ def card(recipe: Recipe, model, figures: dict, data: dict, training: dict, comma
     return f"""# {recipe.preset}
 {preview}
 {type(model).__name__} (`{keras.saving.get_registered_name(type(model))}`, {model.count_params():,} parameters):
-{model.symbols} → {model.n_mels}-band log-mel at {model.mel_config.sample_rate:,} Hz, {model.attention_name}
-attention, reduction factor {model.reduction_factor}, decoding guard {model.max_frames} frames; Griffin-Lim makes
-the waveform. Trained on the `{recipe.voice}` voice.
+{model.symbols} → {model.n_mels}-band log-mel at {model.mel_config.sample_rate:,} Hz; {model.attention_name}
+attention, reduction factor {model.reduction_factor}, decoding guard {model.max_frames} frames; Griffin-Lim
+makes the waveform. Trained on the `{recipe.voice}` voice.
 
 ```python
 from tfspeech.synthesis import synthesize
@@ -424,33 +445,16 @@ waveform, sample_rate, alignments = synthesize("The quick brown fox.", preset="{
 ## Held-out figures
 
 {held['sentences']} sentences drawn (seed {held['seed']}) from the {held['split']} split of `{held['corpus']}`
-(sentences of at most {held['max_reference_frames']} reference frames): splits go by sentence text, so no
-corpus trains on them. Log-mel distances are mean absolute differences of natural-log mel magnitudes, per bin.
+(of those with at most {held['max_reference_frames']} reference frames). Splits go by sentence text, so no
+corpus trains on these sentences. Log-mel L1: mean absolute difference of natural-log mel magnitudes per bin.
 
-| free running (`model.infer`) | value |
-|---|---|
-| log-mel L1 against the recording, DTW-aligned | {free['dtw_mel_l1']:.3f} |
-| attention focus rate (mean max weight per step) | {free['focus_rate']:.3f} |
-| attention diagonality (mass within ±{figures['diagonal_band']:.0%} of the text of the diagonal) | {free['diagonality']:.3f} |
-| stopped on the stop token | {free['stopped']:.1%} |
-| stopped within {tts_metrics.STOP_FACTOR}× the reference length | {free[within]:.1%} |
-| median length / reference length | {free['median_length_ratio']:.2f} |
+{free_rows}
 
-| teacher forced (reference frames in, as in training) | value |
-|---|---|
-| log-mel L1, frame by frame | {forced['mel_l1']:.3f} |
-| stop-token accuracy (all steps) | {forced['stop_accuracy']:.3f} |
-| last step stops (recall) | {forced['stop_final_step_recall']:.3f} |
-| earlier steps that would stop | {forced['stop_early_stop_rate']:.4f} |
-| attention focus rate / diagonality | {forced['focus_rate']:.3f} / {forced['diagonality']:.3f} |
+{forced_rows}
 
 Intelligibility: the `ctc-multivoice` recognizer (greedy) on the same sentences.
 
-| audio | CER | WER |
-|---|---|---|
-| synthesized (Griffin-Lim, {figures['griffin_lim_iters']} iterations) | {heard['synthesized']['cer']:.3f} | {heard['synthesized']['wer']:.3f} |
-| reference recordings | {heard['reference_audio']['cer']:.3f} | {heard['reference_audio']['wer']:.3f} |
-| reference spectrograms through the same Griffin-Lim path | {heard['reference_griffin_lim']['cer']:.3f} | {heard['reference_griffin_lim']['wer']:.3f} |
+{heard_rows}
 
 {samples}
 
@@ -458,45 +462,50 @@ Alignments (text position up, decoder step right) of the first {ALIGNMENT_PLOTS}
 
 ![free-running alignments]({FREE_RUNNING_PLOT})
 
-and teacher forced: ![teacher-forced alignments]({TEACHER_FORCED_PLOT})
+and teacher forced:
+
+![teacher-forced alignments]({TEACHER_FORCED_PLOT})
 
 {_finetune_section(figures.get('finetune'))}
 ## Data
 
-- corpus `{data['corpus']}` ({data['voice']}), fingerprint (sha256 of its manifest) `{data['fingerprint']}`;
-  {data['splits']}
+- corpus `{data['corpus']}` (`{data['voice']}`), {data['splits']}
+- fingerprint (sha256 of its manifest): `{data['fingerprint']}`
 - built with `{data.get('corpus_command', 'tfspeech corpus build --voices ' + data['voice'] + ' --n 0')}`
 
 ## Training
 
 - command: `{training['command']}` (resumable: run it again after an interruption)
-- steps: {training['steps']}, batch {training['batch_size']}, wall time {_duration(training['wall_time_s'])} on
-  {hardware['machine']} ({hardware['cpu_count']} CPU cores, {hardware['gpus']} GPUs, {hardware['replicas']} replica(s))
+- steps: {training['steps']}, batch {training['batch_size']}, wall time {_duration(training['wall_time_s'])}
+  on {hardware['machine']} ({hardware['cpu_count']} CPU cores, {hardware['gpus']} GPUs)
 
 ## Reproduce the figures
 
-`{command}` (figures also in the run's `evaluation/figures.json`, per sentence included).
+`{command}` (also writes the run's `evaluation/figures.json`, with every sentence's figures).
 """
 
 
 def _finetune_section(finetune: dict | None) -> str:
     if finetune is None:
         return ""
-    rows = "\n".join(
-        f"| {name.replace('_', ' ')} ({entry['symbols']}) | {entry['before']['loss']:.3f} | "
-        f"{entry['after']['loss']:.3f} | {entry['fit_s']:.0f} s |"
-        for name, entry in ((n, finetune[n]) for n in ("same_symbols", "remapped_symbols")))
+    rows = _table(["model", "held-out loss before", "after", "fit time"], [
+        [f"{name.replace('_', ' ')} ({entry['symbols']})", f"{entry['before']['loss']:.3f}",
+         f"{entry['after']['loss']:.3f}", f"{entry['fit_s']:.0f} s"]
+        for name, entry in ((n, finetune[n]) for n in ("same_symbols", "remapped_symbols"))])
     return f"""## Fine-tuning
 
 `tfspeech.zoo.load` then `fit` for {finetune['steps']} steps (batch {finetune['batch_size']}) on
-`{finetune['voice']}` ({finetune['train_utterances']} training sentences of `{finetune['corpus']}`); held-out
-loss (its {finetune['held_out_utterances']} test sentences) before and after. "remapped symbols" fine-tunes
-`model.with_symbols(...)`: the other symbol set, embedding rows remapped by symbol.
+`{finetune['voice']}` ({finetune['train_utterances']} training sentences of `{finetune['corpus']}`), held-out
+loss on its {finetune['held_out_utterances']} test sentences before and after. "remapped symbols" fine-tunes
+`model.with_symbols(...)`, the other symbol set, its embedding rows remapped by symbol.
 
-| model | held-out loss before | after | fit time |
-|---|---|---|---|
 {rows}
 """
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join(f"| {' | '.join(line)} |" for line in lines)
 
 
 def _duration(seconds: float) -> str:
