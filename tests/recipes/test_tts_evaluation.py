@@ -13,6 +13,7 @@ from tfspeech import zoo
 from tfspeech.data.corpus import build_corpus
 from tfspeech.data.sentences import split_of, wordnet_sentences
 from tfspeech.data.voices import check_voice, parse_voice
+from tfspeech.models.tacotron import Tacotron
 from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import tts_evaluation, tts_training
 from tfspeech.recipes.tts_training import RunRecord
@@ -145,3 +146,21 @@ def test_command_line_refuses_bad_evaluation_sizes(flags, capsys):
     with pytest.raises(SystemExit):
         tts_training.main(RECIPE, ["--evaluate", *flags])
     assert flags[0] in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_linear_output_model_is_heard_through_its_linear_spectrogram(corpus, tmp_path):
+    model = Tacotron(
+        symbols="characters", mel_config=TINY["mel_config"], reduction_factor=2, embedding_dim=12,
+        encoder_prenet_units=(12, 8), encoder_prenet_dropout=0.0, encoder_bank_size=3, encoder_bank_filters=4,
+        encoder_highway_layers=1, encoder_highway_units=8, encoder_rnn_units=6, attention="content",
+        attention_units=8, prenet_units=(16, 8), attention_rnn_units=16, decoder_units=16, postnet_bank_size=3,
+        postnet_bank_filters=4, postnet_projection_units=8, postnet_highway_layers=1, postnet_highway_units=8,
+        postnet_rnn_units=5, max_frames=300)
+    model.build()
+    figures = tts_evaluation.evaluate(model, corpus, tmp_path, voice=VOICE, subset=2, progress=False)
+    assert figures["held_out"]["sentences"] == 2
+    assert 0 <= figures["intelligibility"]["reference_griffin_lim"]["cer"] <= 1.0
+    finetune = tts_evaluation.finetune_check(model, corpus, steps=1, batch_size=2, progress=False)
+    assert finetune["remapped_symbols"]["symbols"] == "phonemes"
+    assert {"linear_loss", "mel_loss"} <= set(finetune["same_symbols"]["after"])

@@ -97,16 +97,9 @@ def evaluate(model, corpus_dir, out_dir, *, voice: str, subset: int = DEFAULT_SU
             stops.append(stop_probabilities)
             if len(plots) < ALIGNMENT_PLOTS:
                 plots.append(pictures)
-            frames = row["generated_frames"]
-            spectrum = (np.exp(free["linear"][i, :frames]) if "linear" in free
-                        else mel_to_magnitude(np.exp(free["mels"][i, :frames]), model.mel_config))
-            audio["synthesized"].append(vocode(spectrum, model.mel_config, frames, griffin_lim_iters))
-            waveform, _ = load(utterance.wav_path(corpus_dir), sample_rate=model.mel_config.sample_rate)
-            audio["reference_audio"].append(waveform)
-            spectrum = (magnitude(waveform, model.mel_config)[:len(reference)] if "linear" in free
-                        else mel_to_magnitude(np.exp(reference), model.mel_config))
-            audio["reference_griffin_lim"].append(vocode(spectrum, model.mel_config, len(reference),
-                                                         griffin_lim_iters))
+            sounds = waveforms(model, free, i, reference, utterance.wav_path(corpus_dir), griffin_lim_iters)
+            for name, waveform in sounds.items():
+                audio[name].append(waveform)
             bar.update()
     bar.close()
 
@@ -219,6 +212,25 @@ def utterance_figures(model, utterance, ids, reference, free, forced, i) -> tupl
     title = f"{utterance.text[:60]}{'…' if len(utterance.text) > 60 else ''}"
     pictures = {"free_running": alignment, "teacher_forced": forced_alignment, "title": title}
     return row, expit(forced["stop_logits"][i, :forced_steps]), pictures
+
+
+def waveforms(model, free, i, reference, wav_path, griffin_lim_iters: int) -> dict[str, np.ndarray]:
+    """Sentence ``i`` of the batch ``free`` (``model.infer``'s outputs) as audio to recognize:
+    ``synthesized`` (its spectrogram through Griffin-Lim, as ``tfspeech.synthesis`` does it),
+    ``reference_audio`` (the recording) and ``reference_griffin_lim`` (the recording's own
+    spectrogram through the same path: the linear magnitude for a model with a linear output,
+    else its log-mel ``reference``)."""
+    config, frames = model.mel_config, int(free["mel_lengths"][i])
+    recording, _ = load(wav_path, sample_rate=config.sample_rate)
+    if "linear" in free:
+        synthesized = np.exp(free["linear"][i, :frames])
+        resynthesized = magnitude(recording, config)[:len(reference)]
+    else:
+        synthesized = mel_to_magnitude(np.exp(free["mels"][i, :frames]), config)
+        resynthesized = mel_to_magnitude(np.exp(reference), config)
+    return {"synthesized": vocode(synthesized, config, frames, griffin_lim_iters),
+            "reference_audio": recording,
+            "reference_griffin_lim": vocode(resynthesized, config, len(reference), griffin_lim_iters)}
 
 
 def vocode(spectrum, mel_config, frames: int, iters: int) -> np.ndarray:
