@@ -1,22 +1,30 @@
-"""DigitRecognizer: agreement with the EM estimators, saving, fine-tuning, export, and the zoo preset."""
+"""DigitRecognizer: agreement with the EM estimators (single Gaussian and mixtures per state),
+old presets, saving, fine-tuning, export, and the zoo preset."""
+
+import json
 
 import keras
 import numpy as np
 import pytest
 
 from tfspeech import export
-from tfspeech.models.digit_recognizer import DigitRecognizer, digit_features
-from tfspeech.probabilistic import GaussianHMM
+from tfspeech.models.digit_recognizer import DiagonalGMMHMMDensity, DigitRecognizer, digit_features
+from tfspeech.probabilistic import GMMHMM, GaussianHMM
+from tfspeech.probabilistic.hmm_keras import GaussianHMMDensity
 
 WORDS = ("low", "mid", "high")
 STATES, FEATURES, T = 3, 4, 20
+# Dirichlet priors > 1 keep every probability above zero (the Keras model floors zeros at 1e-30).
+PRIORS = dict(startprob_prior=1.5, transmat_prior=1.5)
 
 
 def _word_sequences(word_index, n, rng):
-    """``n`` sequences ``(T, FEATURES)`` walking three levels that depend on the word."""
+    """``n`` sequences ``(T, FEATURES)`` walking three levels that depend on the word; every other
+    sequence is offset by +-0.8 in the first feature, so each state's frames are bimodal."""
     levels = np.repeat(np.arange(STATES), -(-T // STATES))[:T]
-    return [(word_index * 2.0 + levels[:, None] * (1 + word_index) * 0.5
-             + 0.3 * rng.standard_normal((T, FEATURES))) for _ in range(n)]
+    offset = np.array([0.8, 0, 0, 0])
+    return [(word_index * 2.0 + levels[:, None] * (1 + word_index) * 0.5 + (-1) ** i * offset
+             + 0.3 * rng.standard_normal((T, FEATURES))) for i in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +33,22 @@ def data():
     return {i: _word_sequences(i, 6, rng) for i in range(len(WORDS))}
 
 
-@pytest.fixture(scope="module")
-def hmms(data):
-    # Dirichlet priors > 1 keep every probability above zero (the Keras model floors zeros at 1e-30).
-    return [GaussianHMM(STATES, "diag", n_iter=5, random_state=0, startprob_prior=1.5, transmat_prior=1.5).fit(np.concatenate(seqs), [T] * len(seqs))
-            for seqs in data.values()]
+def _fit(estimator, sequences):
+    return estimator.fit(np.concatenate(sequences), [T] * len(sequences))
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["gaussian", "mixture"])
+def hmms(request, data):
+    """Per-word estimators: GaussianHMM (n_mix=1) or a 2-component diag GMMHMM."""
+    if request.param == 1:
+        return [_fit(GaussianHMM(STATES, "diag", n_iter=5, random_state=0, **PRIORS), seqs) for seqs in data.values()]
+    return [_fit(GMMHMM(STATES, n_mix=2, covariance_type="diag", n_iter=5, random_state=0, weights_prior=1.5,
+                        **PRIORS), seqs) for seqs in data.values()]
 
 
 @pytest.fixture()
 def model(hmms):
-    recognizer = DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES)
+    recognizer = DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES, n_mix=getattr(hmms[0], "n_mix", 1))
     recognizer.set_word_hmms(hmms)
     return recognizer
 
@@ -55,6 +69,46 @@ def test_scores_match_each_word_estimator_and_recognize(model, hmms, data):
     assert model.predict_words(x) == [WORDS[i] for i in y]
 
 
+def test_one_component_mixture_is_the_gaussian_hmm(data):
+    """The mixture density with n_mix=1 scores and decodes as the single-Gaussian one, and a
+    one-component GMMHMM converts to the single-Gaussian layout with the same scores."""
+    x, _ = _batch(data)
+    hmm = _fit(GaussianHMM(STATES, "diag", n_iter=5, random_state=0, **PRIORS), data[1])
+    gaussian = hmm.to_keras()
+    mixture = DiagonalGMMHMMDensity(STATES, 1, FEATURES)
+    mixture.set_gmm_hmm(hmm.startprob_, hmm.transmat_, np.ones((STATES, 1)), hmm.means_[:, None],
+                        hmm._covars_[:, None])
+    np.testing.assert_allclose(mixture(x), gaussian(x), rtol=1e-5)
+    np.testing.assert_array_equal(mixture.viterbi(x)[1], gaussian.viterbi(x)[1])
+
+    gmm_hmm = _fit(GMMHMM(STATES, n_mix=1, covariance_type="diag", n_iter=5, random_state=0, **PRIORS), data[1])
+    recognizer = DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES)
+    recognizer.set_word_hmms([gmm_hmm] * len(WORDS))
+    assert all(type(density) is GaussianHMMDensity for density in recognizer.word_hmms)
+    expected = gmm_hmm.score_sequences(x.reshape(-1, FEATURES).astype(np.float64), [T] * len(x))
+    np.testing.assert_allclose(recognizer(x).numpy()[:, 0], expected, rtol=1e-4)
+
+
+def test_preset_saved_before_n_mix_existed_loads_and_scores_the_same(tmp_path, data):
+    """Old presets have no ``n_mix`` in their config: they must build the single-Gaussian layout
+    and load their weights file unchanged."""
+    from tfspeech import zoo
+
+    x, _ = _batch(data)
+    hmms = [_fit(GaussianHMM(STATES, "diag", n_iter=5, random_state=0, **PRIORS), seqs) for seqs in data.values()]
+    model = DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES)
+    model.set_word_hmms(hmms)
+    zoo.save_preset(model, "old-digits", root=tmp_path, data={"fingerprint": "test"},
+                    training={"command": "test"}, metrics={})
+    preset_file = tmp_path / "old-digits" / "preset.json"
+    preset = json.loads(preset_file.read_text())
+    del preset["config"]["n_mix"]
+    preset_file.write_text(json.dumps(preset))
+    loaded = zoo.load("old-digits", root=tmp_path)
+    assert loaded.n_mix == 1 and all(type(density) is GaussianHMMDensity for density in loaded.word_hmms)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
 def test_mask_skips_padding(model, data):
     x, _ = _batch(data)
     padded = np.concatenate([x, np.full((len(x), 5, FEATURES), 50.0, np.float32)], axis=1)
@@ -72,17 +126,37 @@ def test_viterbi_picks_best_path_word(model, data):
         np.testing.assert_array_equal(states[b], best.numpy()[0])
 
 
-def test_wrong_feature_size_is_a_clear_error(model):
+def test_mixture_viterbi_matches_the_estimator_decoder(data):
+    hmm = _fit(GMMHMM(STATES, n_mix=2, covariance_type="diag", n_iter=5, random_state=0, weights_prior=1.5,
+                      **PRIORS), data[2])
+    density = DiagonalGMMHMMDensity(STATES, 2, FEATURES)
+    density.set_gmm_hmm(hmm.startprob_, hmm.transmat_, hmm.weights_, hmm.means_, hmm.covars_)
+    sequence = data[2][0]
+    log_prob, states = density.viterbi(sequence[None].astype(np.float32))
+    expected_log_prob, expected_states = hmm.decode(sequence)
+    np.testing.assert_array_equal(states.numpy()[0], expected_states)
+    np.testing.assert_allclose(log_prob.numpy()[0], expected_log_prob, rtol=1e-4)
+
+
+def test_bad_arguments_are_clear_errors(model, hmms):
     with pytest.raises(ValueError, match=rf"\(batch, T, {FEATURES}\)"):
         model(np.zeros((1, T, FEATURES + 1), np.float32))
     with pytest.raises(ValueError, match="22050 Hz"):
         digit_features(np.zeros(16000, np.float32), sample_rate=16000)
+    with pytest.raises(ValueError, match="covariance_type='diag'"):
+        DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES, n_mix=2, covariance_type="full")
+    with pytest.raises(ValueError, match="mixture components"):
+        DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES, n_mix=model.n_mix + 1).set_word_hmms(hmms)
+    with pytest.raises(ValueError, match="finite positive variances"):
+        DiagonalGMMHMMDensity(STATES, 2, FEATURES).set_gmm_hmm(
+            np.eye(STATES)[0], np.eye(STATES), np.full((STATES, 2), 0.5), np.zeros((STATES, 2, FEATURES)),
+            np.zeros((STATES, 2, FEATURES)))
 
 
 def test_keras_file_round_trip(model, data, tmp_path):
     x, _ = _batch(data)
     rebuilt = DigitRecognizer.from_config(model.get_config())
-    assert rebuilt.words == WORDS and rebuilt.n_states == STATES
+    assert rebuilt.words == WORDS and rebuilt.n_states == STATES and rebuilt.n_mix == model.n_mix
     model.save(tmp_path / "digits.keras")
     reloaded = keras.saving.load_model(tmp_path / "digits.keras")
     assert isinstance(reloaded, DigitRecognizer)
