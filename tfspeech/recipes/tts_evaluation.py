@@ -267,7 +267,7 @@ def finetune_check(model, corpus_dir, *, voice: str = FINETUNE_VOICE, steps: int
         keras.utils.set_random_seed(seed)
         started = time.monotonic()
         train = voice_dataset(candidate, corpus_dir, "train", voice, batch_size, seed, progress)
-        candidate.fit(train.repeat(), steps_per_epoch=steps, epochs=1, verbose=1 if progress else 0)
+        candidate.fit(train.repeat(), steps_per_epoch=steps, epochs=1, shuffle=False, verbose=1 if progress else 0)
         fit_s = time.monotonic() - started
         after = candidate.evaluate(held_out, return_dict=True, verbose=0)
         results[name] = {"symbols": candidate.symbols, "fit_s": round(fit_s, 1),
