@@ -37,20 +37,38 @@ def _fit(estimator, sequences):
     return estimator.fit(np.concatenate(sequences), [T] * len(sequences))
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["gaussian", "mixture"])
-def hmms(request, data):
-    """Per-word estimators: GaussianHMM (n_mix=1) or a 2-component diag GMMHMM."""
-    if request.param == 1:
-        return [_fit(GaussianHMM(STATES, "diag", n_iter=5, random_state=0, **PRIORS), seqs) for seqs in data.values()]
+@pytest.fixture(scope="module")
+def gaussian_hmms(data):
+    return [_fit(GaussianHMM(STATES, "diag", n_iter=5, random_state=0, **PRIORS), seqs) for seqs in data.values()]
+
+
+@pytest.fixture(scope="module")
+def mixture_hmms(data):
     return [_fit(GMMHMM(STATES, n_mix=2, covariance_type="diag", n_iter=5, random_state=0, weights_prior=1.5,
                         **PRIORS), seqs) for seqs in data.values()]
 
 
-@pytest.fixture()
-def model(hmms):
+def _recognizer(hmms):
     recognizer = DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES, n_mix=getattr(hmms[0], "n_mix", 1))
     recognizer.set_word_hmms(hmms)
     return recognizer
+
+
+@pytest.fixture(params=["gaussian_hmms", "mixture_hmms"])
+def hmms(request):
+    """Per-word estimators: diag GaussianHMM (n_mix=1) or 2-component diag GMMHMM."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture()
+def model(hmms):
+    return _recognizer(hmms)
+
+
+@pytest.fixture()
+def mixture_model(mixture_hmms):
+    """Gradient steps and export: the single-Gaussian word HMMs are covered in tests/probabilistic."""
+    return _recognizer(mixture_hmms)
 
 
 def _batch(data):
@@ -69,11 +87,11 @@ def test_scores_match_each_word_estimator_and_recognize(model, hmms, data):
     assert model.predict_words(x) == [WORDS[i] for i in y]
 
 
-def test_one_component_mixture_is_the_gaussian_hmm(data):
+def test_one_component_mixture_is_the_gaussian_hmm(data, gaussian_hmms):
     """The mixture density with n_mix=1 scores and decodes as the single-Gaussian one, and a
     one-component GMMHMM converts to the single-Gaussian layout with the same scores."""
     x, _ = _batch(data)
-    hmm = _fit(GaussianHMM(STATES, "diag", n_iter=5, random_state=0, **PRIORS), data[1])
+    hmm = gaussian_hmms[1]
     gaussian = hmm.to_keras()
     mixture = DiagonalGMMHMMDensity(STATES, 1, FEATURES)
     mixture.set_gmm_hmm(hmm.startprob_, hmm.transmat_, np.ones((STATES, 1)), hmm.means_[:, None],
@@ -89,15 +107,13 @@ def test_one_component_mixture_is_the_gaussian_hmm(data):
     np.testing.assert_allclose(recognizer(x).numpy()[:, 0], expected, rtol=1e-4)
 
 
-def test_preset_saved_before_n_mix_existed_loads_and_scores_the_same(tmp_path, data):
+def test_preset_saved_before_n_mix_existed_loads_and_scores_the_same(tmp_path, data, gaussian_hmms):
     """Old presets have no ``n_mix`` in their config: they must build the single-Gaussian layout
     and load their weights file unchanged."""
     from tfspeech import zoo
 
     x, _ = _batch(data)
-    hmms = [_fit(GaussianHMM(STATES, "diag", n_iter=5, random_state=0, **PRIORS), seqs) for seqs in data.values()]
-    model = DigitRecognizer(WORDS, n_states=STATES, n_features=FEATURES)
-    model.set_word_hmms(hmms)
+    model = _recognizer(gaussian_hmms)
     zoo.save_preset(model, "old-digits", root=tmp_path, data={"fingerprint": "test"},
                     training={"command": "test"}, metrics={})
     preset_file = tmp_path / "old-digits" / "preset.json"
@@ -126,9 +142,8 @@ def test_viterbi_picks_best_path_word(model, data):
         np.testing.assert_array_equal(states[b], best.numpy()[0])
 
 
-def test_mixture_viterbi_matches_the_estimator_decoder(data):
-    hmm = _fit(GMMHMM(STATES, n_mix=2, covariance_type="diag", n_iter=5, random_state=0, weights_prior=1.5,
-                      **PRIORS), data[2])
+def test_mixture_viterbi_matches_the_estimator_decoder(data, mixture_hmms):
+    hmm = mixture_hmms[2]
     density = DiagonalGMMHMMDensity(STATES, 2, FEATURES)
     density.set_gmm_hmm(hmm.startprob_, hmm.transmat_, hmm.weights_, hmm.means_, hmm.covars_)
     sequence = data[2][0]
@@ -163,7 +178,8 @@ def test_keras_file_round_trip(model, data, tmp_path):
     np.testing.assert_array_equal(reloaded(x).numpy(), model(x).numpy())
 
 
-def test_one_fit_step_lowers_true_word_nll(model, data):
+def test_one_fit_step_lowers_true_word_nll(mixture_model, data):
+    model = mixture_model
     x, y = _batch(data)
     x = x + 0.5  # shifted data: the EM optimum is no longer a stationary point
     before = -model(x).numpy()[np.arange(len(y)), y]
@@ -173,7 +189,8 @@ def test_one_fit_step_lowers_true_word_nll(model, data):
     assert after.mean() < before.mean()
 
 
-def test_saved_model_and_tflite_parity(model, tmp_path):
+def test_saved_model_and_tflite_parity(mixture_model, tmp_path):
+    model = mixture_model
     assert set(model.export_signatures()) == {"score", "viterbi"}
     saved = export.saved_model(model, tmp_path / "saved")
     assert saved.passed

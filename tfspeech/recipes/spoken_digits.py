@@ -168,15 +168,18 @@ def cross_validate(training, n_states_grid=N_STATES_GRID, n_mix_grid=N_MIX_GRID,
 
     folds = voice_folds(list(training), n_folds)
     settings = [(n_states, n_mix) for n_states in n_states_grid for n_mix in n_mix_grid]
-    matrices = {setting: 0 for setting in settings}
+    accuracy = {}
     with tqdm(total=len(settings) * len(folds), desc="cross-validation (setting x fold)") as bar:
         for setting in settings:
+            correct = total = 0
             for fold in folds:
-                fitted = {voice: words for voice, words in training.items() if voice not in fold}
+                fitted = {voice: spoken for voice, spoken in training.items() if voice not in fold}
                 model, _ = fit_recognizer(fitted, *setting, words=words, progress=False)
-                matrices[setting] = matrices[setting] + confusion(model, {voice: training[voice] for voice in fold})[0]
+                matrix, _ = confusion(model, {voice: training[voice] for voice in fold})
+                correct, total = correct + np.trace(matrix), total + matrix.sum()
                 bar.update(1)
-    return {setting: float(np.trace(matrix) / matrix.sum()) for setting, matrix in matrices.items()}
+            accuracy[setting] = float(correct / total)
+    return accuracy
 
 
 def best_setting(cv_accuracy):
