@@ -258,7 +258,7 @@ def evaluate(model, classifier, corpus: Path, work_dir: Path, progress: bool = T
 
     from tfspeech.audio import log_mel_spectrogram
     from tfspeech.conversion import log_mel_to_audio
-    from tfspeech.decoding import transcribe, transcript
+    from tfspeech.decoding import transcript
     from tfspeech.metrics import character_error_rate
 
     config = model.mel_config
@@ -285,27 +285,28 @@ def evaluate(model, classifier, corpus: Path, work_dir: Path, progress: bool = T
         for target in targets:
             voice = VOICES[target]
             rows.append({
-                "source": item.speaker, "target": voice, "text": item.text, "audio": audio[target],
+                "source": item.speaker, "target": voice, "text": item.text, "heard": heard[target],
                 "classified_mel": classify(decoded[target]), "classified_audio": classify(heard[target]),
                 "dtw_converted": dtw_distance(decoded[target], real[(voice, item.text)]),
                 "dtw_source": dtw_distance(mel, real[(voice, item.text)]),
             })
-        controls.append({"speaker": item.speaker, "text": item.text, "audio": audio[-1],
+        controls.append({"speaker": item.speaker, "text": item.text, "heard": heard[-1],
                          "classified_real": classify(mel), "classified_griffin_lim": classify(heard[-1])})
 
-    def cer(entries, key="audio"):
-        hypotheses = transcribe([e[key] for e in entries], config.sample_rate)
-        return character_error_rate([transcript(e["text"]) for e in entries], hypotheses)
+    originals = [{"text": u.text, "heard": m} for u, m in zip(items, mels)]  # the cache holds the wavs' log-mels
+    print("transcribing (ctc-multivoice) ...", flush=True)
+    everything = rows + controls + originals
+    for entry, hypothesis in zip(everything, transcribe_log_mels([e["heard"] for e in everything], config)):
+        entry["hypothesis"] = hypothesis
+
+    def cer(entries):
+        return character_error_rate([transcript(e["text"]) for e in entries], [e["hypothesis"] for e in entries])
 
     def share(entries, predicate):
         return float(np.mean([predicate(e) for e in entries]))
 
     converted = [r for r in rows if r["source"] != r["target"]]
     reconstructed = [r for r in rows if r["source"] == r["target"]]
-    from tfspeech.audio import load
-
-    print("transcribing (ctc-multivoice) ...", flush=True)
-    originals = [{"text": u.text, "audio": load(u.wav_path(corpus), config.sample_rate)[0]} for u in items]
     probabilities = code_counts / code_counts.sum()
     used = probabilities[probabilities > 0]
     figures = {
@@ -338,6 +339,32 @@ def evaluate(model, classifier, corpus: Path, work_dir: Path, progress: bool = T
     figures["export"] = export_figures(model, items, mels, corpus, work_dir)
     _conversion_picture(model, items, mels, real, work_dir / "conversion.png")
     return figures
+
+
+def transcribe_log_mels(log_mels, mel_config, batch_size: int = 32) -> list[str]:
+    """Greedy ``ctc-multivoice`` transcripts of ``(frames, n_mels)`` log-mels computed with
+    ``mel_config`` (the recognizer's), in order; batched by length through one tf.function."""
+    import tfspeech.zoo
+    from tfspeech.decoding import decode
+
+    recognizer = tfspeech.zoo.load("ctc-multivoice", compile=False)
+    if recognizer.mel_config != mel_config:
+        raise ValueError(f"ctc-multivoice reads {recognizer.mel_config}, not {mel_config}")
+    signature = {"log_mel": tf.TensorSpec([None, None, recognizer.n_mels], tf.float32),
+                 "num_frames": tf.TensorSpec([None], tf.int32)}
+    forward = tf.function(lambda inputs: recognizer(inputs, training=False), input_signature=[signature])
+    order = sorted(range(len(log_mels)), key=lambda i: len(log_mels[i]))
+    texts = [""] * len(log_mels)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        frames = np.array([len(log_mels[i]) for i in chunk], np.int32)
+        batch = np.zeros((len(chunk), frames.max(), recognizer.n_mels), np.float32)
+        for row, i in enumerate(chunk):
+            batch[row, :frames[row]] = log_mels[i]
+        logits = forward({"log_mel": batch, "num_frames": frames})
+        for i, text in zip(chunk, decode(logits, recognizer.output_lengths(frames))):
+            texts[i] = text
+    return texts
 
 
 def export_figures(model, items, mels, corpus: Path, out_dir: Path) -> dict:
