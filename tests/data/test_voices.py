@@ -148,6 +148,14 @@ def test_festival_speed_applies_to_hts_voices(tmp_path):
     assert 0.55 < read_wav(fast).size / read_wav(plain).size < 0.8
 
 
+def test_festival_speed_applies_to_diphone_voices(tmp_path):
+    """Diphone voices have no hts_engine_params; setting it once failed every utterance."""
+    specs = ("festival:kal_diphone", "festival:kal_diphone:speed=1.5")
+    (errors, [plain]), (fast_errors, [fast]) = (speak(spec, [SENTENCE], tmp_path) for spec in specs)
+    assert errors == fast_errors == [None]
+    assert 0.55 < read_wav(fast).size / read_wav(plain).size < 0.8
+
+
 def test_versions_for_the_manifest():
     engines = voices.engine_versions(["festival", "espeak"])
     assert set(engines) == {"festival", "espeak-ng", "sox"}

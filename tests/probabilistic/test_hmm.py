@@ -292,3 +292,20 @@ def test_bad_input_gets_clear_errors(data):
     with pytest.raises(ValueError, match="transmat_ must be non-negative and sum to 1"):
         _set(GaussianHMM(2), startprob_=np.array([0.5, 0.5]), transmat_=np.ones((2, 2)),
              means_=np.zeros((2, 1)), covars_=np.ones((2, 1))).score(np.zeros((3, 1)))
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "full", "tied"])
+def test_gmmhmm_component_without_frames_keeps_its_covariance(covariance_type, data):
+    """A mixture component no frame visits (zero weight) has zero expected count: its covariance
+    stays as it was (it once became 0.01 / 0 = inf for diag)."""
+    covars = GMM_COVARS[covariance_type][:1]
+    model = GMMHMM(1, n_mix=2, covariance_type=covariance_type, init_params="", params="mc", n_iter=2)
+    model.startprob_, model.transmat_ = np.ones(1), np.ones((1, 1))
+    model.weights_ = np.array([[1.0, 0.0]])
+    model.means_ = np.array([[[0.0, 0.0], [50.0, 50.0]]])
+    model.covars_ = covars.copy()
+    model.fit(data, LENGTHS)
+    assert np.all(np.isfinite(model.covars_))
+    if covariance_type != "tied":  # tied: one matrix per state, shared with the visited component
+        np.testing.assert_allclose(model.covars_[0, 1], covars[0, 1])
+        assert not np.allclose(model.covars_[0, 0], covars[0, 0])

@@ -267,9 +267,11 @@ def _run_festival(voice: Voice, texts: list[str], raw_paths: list[Path]) -> str:
     """Runs one festival process over ``texts``; an error in one text does not stop the others."""
     lines = [f"(voice_{voice.name})"]
     if voice.speed != 1.0:
-        # Diphone/cluster voices read Duration_Stretch; HTS voices read hts_engine's -r.
+        # Diphone/cluster voices read Duration_Stretch; HTS voices read hts_engine's -r (only
+        # they define hts_engine_params: setting it unguarded fails every diphone utterance).
         lines.append(f"(Parameter.set 'Duration_Stretch {1.0 / voice.speed!r})")
-        lines.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {voice.speed!r}))))')
+        lines.append(f"(if (boundp 'hts_engine_params) (set! hts_engine_params (append hts_engine_params "
+                     f'(list (list "-r" {voice.speed!r})))))')
     for text, raw in zip(texts, raw_paths):
         lines.append(
             f"(unwind-protect (utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "

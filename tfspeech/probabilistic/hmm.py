@@ -863,21 +863,26 @@ class GMMHMM(_BaseHMM):
                                                                      self.covariance_type)
         scatter = _scatter(stats, self.means_, statistics_type)
         offset = self.means_ - means_prior
+        # With the default (maximum-likelihood) priors a denominator is the component's expected
+        # count, 0 for a component no frame visits: it keeps its covariance, as its mean is kept.
         if self.covariance_type == "full":
             numerator = (covars_prior + means_weight[..., None, None] * offset[..., :, None]
                          * offset[..., None, :] + scatter)
-            self.covars_ = numerator / (nk + 1 + covars_weight + D + 1)[..., None, None]
+            denominator = (nk + 1 + covars_weight + D + 1)[..., None, None]
         elif self.covariance_type == "tied":
             numerator = covars_prior + np.einsum(
                 "km,kmi,kmj->kij", means_weight, offset, offset) + scatter.sum(axis=1)
-            self.covars_ = numerator / (nk.sum(1) + M + covars_weight + D + 1)[:, None, None]
+            denominator = (nk.sum(1) + M + covars_weight + D + 1)[:, None, None]
         elif self.covariance_type == "diag":
             numerator = means_weight[..., None] * offset ** 2 + 2 * covars_weight + scatter
-            self.covars_ = numerator / (nk[..., None] + 1 + 2 * (covars_prior + 1))
+            denominator = nk[..., None] + 1 + 2 * (covars_prior + 1)
         else:
             numerator = (means_weight * (offset ** 2).sum(-1) + 2 * covars_weight
                          + scatter.sum(-1))
-            self.covars_ = numerator / (D * (nk + 1) + 2 * (covars_prior + 1))
+            denominator = D * (nk + 1) + 2 * (covars_prior + 1)
+        denominator = np.broadcast_to(denominator, numerator.shape)
+        self.covars_ = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1),
+                                self.covars_)
 
     def _emission_parameter_counts(self):
         K, M, D = self.n_components, self.n_mix, self.n_features
