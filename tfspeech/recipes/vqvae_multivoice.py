@@ -418,8 +418,6 @@ def _conversion_picture(model, items, mels, real, path: Path) -> None:
 def save(work_dir: Path, progress: bool) -> Path:
     """Loads the best checkpoint, measures it, and writes ``zoo/vqvae-multivoice`` (with the
     speaker classifier as a preset inside it, ``speaker-classifier``)."""
-    import tfspeech.zoo
-
     best = work_dir / "best.weights.h5"
     if not best.is_file():
         raise FileNotFoundError(f"{best} is missing: train first with `{TRAIN_COMMAND}`")
@@ -429,8 +427,15 @@ def save(work_dir: Path, progress: bool) -> Path:
     classifier = train_classifier(corpus, work_dir, progress)
     figures = evaluate(model, classifier, corpus, work_dir, progress)
     (work_dir / "figures.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    return write_presets(model, classifier, figures, corpus, work_dir)
+
+
+def write_presets(model, classifier, figures: dict, corpus: Path, work_dir: Path) -> Path:
+    """``zoo/vqvae-multivoice`` from measured ``figures``, with the classifier as ``speaker-classifier`` inside."""
+    import tfspeech.zoo
+
     history = _history(work_dir)
-    scalar = {k: v for k, v in figures.items() if isinstance(v, float) or isinstance(v, int)}
+    scalar = {k: v for k, v in figures.items() if isinstance(v, (float, int))}
     metrics = {k: {"value": round(v, 4) if isinstance(v, float) else v, "command": EVALUATE_COMMAND}
                for k, v in scalar.items()}
     metrics["tflite_code_ids_different"] = {"value": figures["export"]["tflite"]["code_ids_different"],
@@ -471,9 +476,34 @@ def save(work_dir: Path, progress: bool) -> Path:
                                         "command": EVALUATE_COMMAND},
                  "test_accuracy_griffin_lim": {"value": round(figures["classifier_accuracy_griffin_lim"], 4),
                                                "command": EVALUATE_COMMAND}},
-        overwrite=True)
+        card=_classifier_card(classifier, figures, classifier_info), overwrite=True)
     print(f"saved {folder}")
     return folder
+
+
+def _classifier_card(classifier, figures: dict, info: dict) -> str:
+    return f"""# {CLASSIFIER_NAME}
+
+The judge of `{PRESET_NAME}`'s voice conversions: a `tfspeech>SpeakerClassifier` ({classifier.count_params():,}
+parameters; log-mel → {classifier.conv_layers} strided Conv1D {classifier.channels} → mean/std pooling over time →
+Dense {classifier.hidden} → {len(classifier.speakers)} voices), trained on {CLASSIFIER_STEPS} batches of
+{BATCH_SIZE} random {CLASSIFIER_CROP_FRAMES}-frame crops of the training utterances (real audio) by
+`{TRAIN_COMMAND}` in {info['train_s']} s.
+
+```python
+import tfspeech.zoo
+judge = tfspeech.zoo.load("{CLASSIFIER_NAME}", root=tfspeech.zoo.info("{PRESET_NAME}")["path"])
+judge.predict_speakers(log_mels)            # (batch, frames, 80) → voice names
+```
+
+| utterances | accuracy |
+|---|---|
+| validation split, real audio | {info['validation_accuracy']:.3f} |
+| test split, real audio | {figures['classifier_accuracy_real']:.3f} |
+| test split, log-mel → Griffin-Lim audio | {figures['classifier_accuracy_griffin_lim']:.3f} |
+
+Voices: {", ".join(f"`{v}`" for v in classifier.speakers)}.
+"""
 
 
 def _history(work_dir: Path) -> dict:
@@ -574,7 +604,8 @@ along the DTW path): converted {f['dtw_converted_to_target']:.2f}, unconverted s
 
 Limitations: the decoder is trained with a squared error, so it predicts the average of what a code may
 sound like: harmonics blur (see the picture) and Griffin-Lim adds its own artifacts; conversion keeps the
-source's timing and rhythm. All voices are synthetic.
+source's timing and rhythm. All voices are synthetic and differ a lot, so the judge's task is easy: its
+accuracy says the converted audio carries the target voice's statistics, not that it sounds natural.
 
 ## Export
 
