@@ -54,12 +54,13 @@ def test_keras_file_round_trip_gives_equal_outputs(model, tmp_path):
 
 
 def test_training_learns_to_tell_the_voices_apart():
-    model = SpeakerClassifier(SPEAKERS, channels=8, hidden=8, conv_layers=2)
+    keras.utils.set_random_seed(0)  # reached 1.0 for each of seeds 0-7
+    model = SpeakerClassifier(SPEAKERS, channels=16, hidden=16, conv_layers=2, dropout=0.0)
     model.build()
     model.compile(**model.default_compile_args())
     mels, labels = voices()
     before = model.evaluate(mels, labels, verbose=0, return_dict=True)
-    model.fit(mels, labels, epochs=15, batch_size=8, verbose=0)
+    model.fit(mels, labels, epochs=25, batch_size=8, verbose=0)
     held_out, held_out_labels = voices(per_speaker=4, seed=1)
     after = model.evaluate(held_out, held_out_labels, verbose=0, return_dict=True)
     assert after["loss"] < before["loss"]
