@@ -129,7 +129,6 @@ RECIPES = {
     "tacotron": "tacotron_slt",
     "wavenet": "wavenet_slt",
     "ctc": "ctc_multivoice",
-    "vqvae": "vqvae_multivoice",
 }
 
 
