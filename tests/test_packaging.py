@@ -17,7 +17,12 @@ from tfspeech.runtime import litert_runner
 names = zoo.list()
 for name in names:
     zoo.load(name)
-print(json.dumps({"names": names, "presets": str(zoo.roots()[-1]), "runner": litert_runner.__file__}))
+companions = []
+for folder in sorted(Path(zoo.roots()[-1]).glob("*/*/preset.json")):  # presets inside a preset's folder
+    zoo.load(folder.parent.name, root=folder.parent.parent)
+    companions.append(f"{folder.parent.parent.name}/{folder.parent.name}")
+print(json.dumps({"names": names, "companions": companions, "presets": str(zoo.roots()[-1]),
+                  "runner": litert_runner.__file__}))
 """
 
 
@@ -42,6 +47,8 @@ def test_wheel_ships_every_preset_and_the_runner(installed, tmp_path):
     found = json.loads(result.stdout.strip().splitlines()[-1])
     in_repo = sorted(p.parent.name for p in (REPO / "zoo").glob("*/preset.json"))
     assert found["names"] == in_repo
+    assert found["companions"] == sorted(f"{p.parent.parent.name}/{p.parent.name}"
+                                         for p in (REPO / "zoo").glob("*/*/preset.json"))
     assert Path(found["presets"]).is_relative_to(installed)
     assert Path(found["runner"]).is_relative_to(installed)
 

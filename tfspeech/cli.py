@@ -129,6 +129,7 @@ RECIPES = {
     "tacotron": "tacotron_slt",
     "wavenet": "wavenet_slt",
     "ctc": "ctc_multivoice",
+    "vqvae": "vqvae_multivoice",
 }
 
 
