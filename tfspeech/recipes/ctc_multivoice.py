@@ -27,13 +27,14 @@ import json
 import os
 import platform
 import re
-import time
 import weakref
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfspeech.recipes.callbacks import TrainingClock
 
 PRESET_NAME = "ctc-multivoice"
 TRAIN_VOICES = (
@@ -161,30 +162,6 @@ class ValidationCER(keras.callbacks.Callback):
         print(f"\nepoch {epoch + 1}: validation CER {figures['cer']:.4f} WER {figures['wer']:.4f}", flush=True)
 
 
-class TrainingClock(keras.callbacks.Callback):
-    """Adds each epoch's wall time to ``timing.json`` (over resumed runs too), and stops
-    training after ``max_minutes`` of this run (a later run resumes)."""
-
-    def __init__(self, path: Path, max_minutes: float | None):
-        super().__init__()
-        self.path, self.max_minutes = path, max_minutes
-
-    def on_train_begin(self, logs=None):
-        self.start = self.epoch_start = time.monotonic()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        timing = json.loads(self.path.read_text()) if self.path.is_file() else {"train_s": 0.0}
-        timing["train_s"] += time.monotonic() - self.epoch_start
-        self.path.write_text(json.dumps(timing) + "\n")
-        if self.max_minutes is not None and time.monotonic() - self.start > 60 * self.max_minutes:
-            print(f"\ntime limit of {self.max_minutes:g} minutes reached after epoch {epoch + 1}; "
-                  f"run `{TRAIN_COMMAND}` again to resume", flush=True)
-            self.model.stop_training = True
-
-
 def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool) -> None:
     from tfspeech.data.pipeline import ctc_dataset, load_examples
     from tfspeech.models.ctc import CTCRecognizer
@@ -211,7 +188,7 @@ def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool
                                         initial_value_threshold=_best_val_cer(work_dir)),
         keras.callbacks.ReduceLROnPlateau(monitor="val_cer", mode="min", factor=0.5, patience=2, min_lr=5e-5),
         keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
-        TrainingClock(work_dir / "timing.json", max_minutes),
+        TrainingClock(work_dir / "timing.json", max_minutes, TRAIN_COMMAND),
     ]
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.insert(-1, keras.callbacks.TensorBoard(str(work_dir / "tensorboard")))

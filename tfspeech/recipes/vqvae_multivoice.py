@@ -37,6 +37,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfspeech.recipes.callbacks import TrainingClock
+
 PRESET_NAME = "vqvae-multivoice"
 CLASSIFIER_NAME = "speaker-classifier"
 VOICES = (
@@ -134,30 +136,6 @@ def _dataset(generator, crop_frames: int, n_mels: int) -> tf.data.Dataset:
     return tf.data.Dataset.from_generator(lambda: generator, output_signature=signature).prefetch(2)
 
 
-class TrainingClock(keras.callbacks.Callback):
-    """Adds each epoch's wall time to ``timing.json`` (over resumed runs too) and stops
-    training after ``max_minutes`` of this run (a later run resumes)."""
-
-    def __init__(self, path: Path, max_minutes: float | None):
-        super().__init__()
-        self.path, self.max_minutes = path, max_minutes
-
-    def on_train_begin(self, logs=None):
-        self.start = self.epoch_start = time.monotonic()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        timing = json.loads(self.path.read_text()) if self.path.is_file() else {"train_s": 0.0}
-        timing["train_s"] += time.monotonic() - self.epoch_start
-        self.path.write_text(json.dumps(timing) + "\n")
-        if self.max_minutes is not None and time.monotonic() - self.start > 60 * self.max_minutes:
-            print(f"\ntime limit of {self.max_minutes:g} minutes reached after epoch {epoch + 1}; "
-                  f"run `{TRAIN_COMMAND}` again to resume", flush=True)
-            self.model.stop_training = True
-
-
 def new_model():
     from tfspeech.models.vqvae import VQVAE
 
@@ -193,7 +171,7 @@ def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool
                                           min_lr=1e-4),
         keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
-        TrainingClock(work_dir / "timing.json", max_minutes),
+        TrainingClock(work_dir / "timing.json", max_minutes, TRAIN_COMMAND),
     ]
     model.fit(dataset, validation_data=tf.data.Dataset.from_tensor_slices(validation).batch(32),
               epochs=epochs, steps_per_epoch=STEPS_PER_EPOCH, callbacks=callbacks, verbose=1 if progress else 2)
