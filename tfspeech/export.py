@@ -31,11 +31,19 @@ seeded random ones: float ~ N(0, 1), integers in [0, 8), booleans; a dynamic dim
 is ``RANDOM_BATCH`` on axis 0 and ``RANDOM_LENGTH`` on any other axis (the TFLite
 interpreter resizes its inputs to match). Failing the tolerance raises ``ParityError``;
 the exported file stays where it was written for inspection.
+
+Settings for runners
+--------------------
+``tflite`` also writes ``<model>.json`` next to the ``.tflite``: ``{"class_name", "config"}``
+with the model's Keras ``get_config()``, so a runner without tfspeech knows what it runs
+(a TTS model's symbol set and ``MelConfig``, see ``export/synthesize_text.py``). Models
+whose config is not plain JSON get none.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import tempfile
 import warnings
@@ -380,6 +388,7 @@ def tflite(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
+    _write_runner_settings(model, path)
     if flex_ops:
         return ExportReport("tflite", path, len(blob), quantize, tolerance, (), flex_ops, checked=False)
 
@@ -592,6 +601,19 @@ def _compare(signature, reference_fn, exported_fn, samples, tolerance) -> list[O
     return [
         OutputParity(name, key, errors[key], scales[key], tolerance.bound(scales[key])) for key in sorted(errors)
     ]
+
+
+def runner_settings_path(model_path: str | Path) -> Path:
+    """Where ``tflite`` writes the model's settings for runners: ``<model>.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def _write_runner_settings(model: keras.Model, model_path: Path) -> None:
+    try:
+        text = json.dumps({"class_name": type(model).__name__, "config": model.get_config()}, indent=1)
+    except (TypeError, ValueError, NotImplementedError):  # a config with arrays or objects: no settings
+        return
+    runner_settings_path(model_path).write_text(text + "\n")
 
 
 def _finish(report: ExportReport) -> ExportReport:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 import warnings
 
 import numpy as np
@@ -21,12 +20,11 @@ import tensorflow as tf
 from tfspeech import zoo
 from tfspeech.audio.griffin_lim import griffin_lim, mel_to_magnitude
 from tfspeech.text import TextEncoder
-from tfspeech.text.normalize import normalize_speakable
+from tfspeech.text.normalize import split_sentences
 
 DEFAULT_PRESET = "tacotron2-slt"
 VOCODERS = ("griffin-lim",)
 SENTENCE_PAUSE_S = 0.2
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = "griffin-lim", *, model=None,
@@ -75,16 +73,6 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = "griffin-
         alignments.append(outputs["alignments"][index, :steps, :len(sentence_ids)])
     waveform = np.clip(np.concatenate(pieces[:-1]), -1.0, 1.0).astype(np.float32)
     return waveform, config.sample_rate, alignments
-
-
-def split_sentences(text: str) -> list[str]:
-    """Normalized sentences of ``text`` (``tfspeech.text.normalize``), split after . ! ?
-
-    Normalizing first keeps abbreviations ("Dr.", "e.g.") and numbers ("3.50") in one piece.
-    Raises ``UnknownSymbolsError`` / ``ValueError`` for unsupported or unspeakable text.
-    """
-    normalized = normalize_speakable(text)
-    return [s for s in _SENTENCE_END.split(normalized) if re.search("[a-z]", s)]
 
 
 @functools.lru_cache(maxsize=2)

