@@ -8,8 +8,9 @@ from tests.models import tts_checks
 from tfspeech import zoo
 from tfspeech.models.tacotron import Tacotron
 from tfspeech.models.tacotron2 import Tacotron2
+from tfspeech.models.wavenet import WaveNet
 from tfspeech.synthesis import SENTENCE_PAUSE_S, split_sentences, synthesize
-from tfspeech.text import UnknownSymbolsError
+from tfspeech.text import TextEncoder, UnknownSymbolsError
 
 MEL_CONFIG = {"n_fft": 256, "win_length": 256, "hop_length": 64, "n_mels": 8}
 
@@ -66,8 +67,37 @@ def test_bad_text_is_a_clear_error(model, text, error, message):
         synthesize(text, model=model)
 
 
+def tiny_vocoder(mel_config=MEL_CONFIG, **overrides):
+    keras.utils.set_random_seed(0)
+    vocoder = WaveNet(quantization_channels=16, residual_channels=4, gate_channels=4, skip_channels=4,
+                      layers_per_stack=2, stacks=1, conditioning_channels=4, mel_config=mel_config, **overrides)
+    vocoder.build_from_preset()
+    return vocoder
+
+
+def test_a_wavenet_vocoder_speaks_each_sentence_from_its_mels(model):
+    vocoder = tiny_vocoder()
+    with pytest.warns(UserWarning, match="did not end within"):
+        waveform, rate, _ = synthesize("Hello there. How are you?", model=model, vocoder_model=vocoder, seed=3)
+    pause = int(SENTENCE_PAUSE_S * rate)
+    assert waveform.shape == (2 * 10 * 64 + pause,)
+    first_mels = model.infer(np.array([TextEncoder(model.symbols).encode("hello there.")], np.int32))["mels"]
+    alone = vocoder.generate(first_mels.numpy(), seed=3)[0]
+    np.testing.assert_array_equal(waveform[:640], np.clip(alone, -1.0, 1.0))
+    assert np.all(waveform[640:640 + pause] == 0.0)
+
+
+def test_vocoder_must_fit_the_model(model):
+    with pytest.raises(ValueError, match="trained on other mels"):
+        synthesize("Hi.", model=model, vocoder_model=tiny_vocoder({**MEL_CONFIG, "n_mels": 6}))
+    with pytest.raises(ValueError, match="conditioned on speakers"):
+        synthesize("Hi.", model=model, vocoder_model=tiny_vocoder(num_speakers=2))
+    with pytest.raises(ValueError, match="not a mel-conditioned vocoder"):
+        synthesize("Hi.", model=model, vocoder_model=model)
+
+
 def test_unknown_vocoder_and_missing_preset(model):
-    with pytest.raises(ValueError, match="griffin-lim"):
-        synthesize("Hi.", model=model, vocoder="wavenet")
+    with pytest.raises(zoo.PresetNotFoundError, match="no-such-vocoder"):
+        synthesize("Hi.", model=model, vocoder="no-such-vocoder")
     with pytest.raises(zoo.PresetNotFoundError):
         synthesize("Hi.", preset="no-such-preset")

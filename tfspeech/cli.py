@@ -213,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("-o", "--output", required=True, help="the WAV file to write")
     synth.add_argument("--preset", default="tacotron2-slt", help="TTS preset (default: %(default)s)")
     synth.add_argument("--vocoder", default="griffin-lim",
-                       help="griffin-lim or a vocoder preset name (default: %(default)s)")
+                       help="griffin-lim, or a WaveNet vocoder preset trained on the same mels, e.g. wavenet-slt "
+                            "(default: %(default)s)")
     synth.add_argument("--plot", help="also write the attention alignments as a PNG")
     synth.set_defaults(run=_synthesize)
 

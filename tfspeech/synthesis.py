@@ -18,32 +18,37 @@ import numpy as np
 import tensorflow as tf
 
 from tfspeech import zoo
+from tfspeech.audio.features import MelConfig
 from tfspeech.audio.griffin_lim import griffin_lim, mel_to_magnitude
 from tfspeech.text import TextEncoder
 from tfspeech.text.normalize import split_sentences
 
 DEFAULT_PRESET = "tacotron2-slt"
-VOCODERS = ("griffin-lim",)
+GRIFFIN_LIM = "griffin-lim"
 SENTENCE_PAUSE_S = 0.2
 
 
-def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = "griffin-lim", *, model=None,
-               griffin_lim_iters: int = 60) -> tuple[np.ndarray, int, list[np.ndarray]]:
+def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_LIM, *, model=None,
+               vocoder_model=None, griffin_lim_iters: int = 60,
+               seed: int = 0) -> tuple[np.ndarray, int, list[np.ndarray]]:
     """Speaks ``text``.
 
     Args:
         text: any English text; long text is split at sentence boundaries.
         preset: the zoo preset to load (ignored when ``model`` is given).
-        vocoder: ``"griffin-lim"`` (the only one so far).
+        vocoder: ``"griffin-lim"``, or the zoo name of a mel-conditioned WaveNet (e.g.
+            ``"wavenet-slt"``) trained on the same ``MelConfig`` as the TTS model.
         model: a built Tacotron / Tacotron 2 model to use instead of a preset.
+        vocoder_model: a built mel-conditioned WaveNet to use instead of ``vocoder``.
         griffin_lim_iters: phase reconstruction iterations.
+        seed: WaveNet's sampling seed (the same seed gives the same audio).
 
     Returns:
         ``(waveform, sample_rate, alignments)``: float32 ``(samples,)`` in [-1, 1], Hz, and one
         ``(decoder steps, symbols)`` attention alignment per sentence.
 
     Raises:
-        ValueError: empty text, nothing speakable, or an unknown vocoder.
+        ValueError: empty text, nothing speakable, or a vocoder that does not fit the model.
         tfspeech.text.UnknownSymbolsError: characters the model cannot read (listed with positions).
         tfspeech.zoo.PresetError: the preset cannot be found or loaded.
     """
@@ -51,28 +56,56 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = "griffin-
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not text.strip():
         raise ValueError("text is empty; give at least one word to speak")
-    if vocoder not in VOCODERS:
-        raise ValueError(f"unknown vocoder {vocoder!r}; choose one of {VOCODERS}")
     model = _load(preset) if model is None else model
+    if vocoder_model is None and vocoder != GRIFFIN_LIM:
+        vocoder_model = _load(vocoder)
+    if vocoder_model is not None:
+        check_vocoder(vocoder_model, model)
     encoder = TextEncoder(model.symbols)
     ids = [encoder.encode(sentence) for sentence in split_sentences(text)]
     outputs = {k: v.numpy() for k, v in model.infer(_pad(ids)).items()}
     _warn_unstopped(outputs, model)
     config = model.mel_config
-    pieces, alignments = [], []
+    lengths = [int(frames) for frames in outputs["mel_lengths"]]
+    if vocoder_model is None:
+        waveforms = [_griffin_lim(outputs, index, frames, config, griffin_lim_iters)
+                     for index, frames in enumerate(lengths)]
+    else:
+        # one batch: shorter sentences are padded with silence, their extra samples cut off
+        mels = np.where(np.arange(outputs["mels"].shape[1])[None, :, None] < np.array(lengths)[:, None, None],
+                        outputs["mels"], np.log(config.log_floor)).astype(np.float32)
+        audio = vocoder_model.generate(mels[:, :max(lengths)], seed=seed)
+        waveforms = [audio[index, :frames * config.hop_length] for index, frames in enumerate(lengths)]
     pause = np.zeros(int(SENTENCE_PAUSE_S * config.sample_rate), np.float32)
-    for index, sentence_ids in enumerate(ids):
-        frames = int(outputs["mel_lengths"][index])
-        if "linear" in outputs:
-            magnitude = np.exp(outputs["linear"][index, :frames])
-        else:
-            magnitude = mel_to_magnitude(tf.exp(outputs["mels"][index, :frames]), config)
-        waveform, _ = griffin_lim(_pad_frames(magnitude, config), config, n_iter=griffin_lim_iters)
-        pieces += [waveform.numpy()[:config.num_samples(frames)], pause]
-        steps = -(-frames // model.reduction_factor)
-        alignments.append(outputs["alignments"][index, :steps, :len(sentence_ids)])
-    waveform = np.clip(np.concatenate(pieces[:-1]), -1.0, 1.0).astype(np.float32)
+    pieces = [piece for waveform in waveforms for piece in (waveform, pause)][:-1]
+    alignments = [outputs["alignments"][index, :-(-frames // model.reduction_factor), :len(sentence_ids)]
+                  for index, (frames, sentence_ids) in enumerate(zip(lengths, ids))]
+    waveform = np.clip(np.concatenate(pieces), -1.0, 1.0).astype(np.float32)
     return waveform, config.sample_rate, alignments
+
+
+def check_vocoder(vocoder_model, model) -> None:
+    """Raises ``ValueError`` unless ``vocoder_model`` turns ``model``'s log-mels into audio:
+    a mel-conditioned, single-speaker WaveNet with the same ``MelConfig``."""
+    vocoder_mels = getattr(vocoder_model, "mel_config", None)
+    if not hasattr(vocoder_model, "generate") or vocoder_mels is None:
+        raise ValueError(f"{type(vocoder_model).__name__} is not a mel-conditioned vocoder; use "
+                         f"{GRIFFIN_LIM!r} or a WaveNet vocoder preset such as 'wavenet-slt'")
+    if getattr(vocoder_model, "num_speakers", 0):
+        raise ValueError("the vocoder is conditioned on speakers; synthesize takes a single-speaker vocoder")
+    if MelConfig.from_dict(vocoder_mels) != model.mel_config:
+        raise ValueError(f"the vocoder was trained on other mels ({vocoder_mels}) than the TTS model predicts "
+                         f"({model.mel_config.to_dict()}); pick a vocoder trained with the model's MelConfig")
+
+
+def _griffin_lim(outputs: dict, index: int, frames: int, config: MelConfig, n_iter: int) -> np.ndarray:
+    """Sentence ``index``'s audio from its linear spectrogram (Tacotron) or mels (Tacotron 2)."""
+    if "linear" in outputs:
+        magnitude = np.exp(outputs["linear"][index, :frames])
+    else:
+        magnitude = mel_to_magnitude(tf.exp(outputs["mels"][index, :frames]), config)
+    waveform, _ = griffin_lim(_pad_frames(magnitude, config), config, n_iter=n_iter)
+    return waveform.numpy()[:config.num_samples(frames)]
 
 
 @functools.lru_cache(maxsize=2)
