@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tfspeech import export
-from tfspeech.models.digit_recognizer import DiagonalGMMHMMDensity, DigitRecognizer, digit_features
+from tfspeech.models.digit_recognizer import DigitRecognizer, digit_features
+from tfspeech.probabilistic.hmm_keras import DiagonalGMMHMMDensity
 from tfspeech.probabilistic import GMMHMM, GaussianHMM
 from tfspeech.probabilistic.hmm_keras import GaussianHMMDensity
 

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfspeech import export
-from tfspeech.probabilistic import GaussianHMM, GaussianHMMDensity
+from tfspeech.probabilistic import GMMHMM, GaussianHMM, GaussianHMMDensity
 
 K, D, BATCH, T = 2, 2, 8, 40
 
@@ -112,3 +112,21 @@ def test_large_precision_factors_stay_finite():
     whitened = x[0] @ prec_chol
     expected = 5 * (-np.log(2 * np.pi) + np.log(np.diag(prec_chol)).sum()) - 0.5 * (whitened ** 2).sum()
     np.testing.assert_allclose(float(model(x.astype(np.float32))[0]), expected, rtol=1e-3)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_gmm_hmm_to_keras_matches_the_estimator(covariance_type, sequences):
+    hmm = GMMHMM(K, n_mix=2, covariance_type=covariance_type, n_iter=5, random_state=0)
+    hmm.fit(sequences.reshape(-1, D).astype(np.float64), [T] * BATCH)
+    model = hmm.to_keras()
+    expected = hmm.score_sequences(sequences.reshape(-1, D), [T] * BATCH)
+    np.testing.assert_allclose(model(sequences).numpy(), expected, rtol=2e-6)
+    _, states = model.viterbi(sequences[:1])
+    np.testing.assert_array_equal(states.numpy()[0], hmm.predict(sequences[0]))
+
+
+def test_gmm_hmm_to_keras_refuses_full_covariances(sequences):
+    hmm = GMMHMM(K, n_mix=2, covariance_type="full", n_iter=1, random_state=0)
+    hmm.fit(sequences.reshape(-1, D).astype(np.float64), [T] * BATCH)
+    with pytest.raises(ValueError, match="covariance_type='full'"):
+        hmm.to_keras()

@@ -3,7 +3,7 @@
 :func:`digit_features` turns a waveform into the frames the model reads (13 MFCCs from a
 40-band log-mel spectrogram plus their deltas, 10 ms hop, per-utterance mean removed);
 :class:`DigitRecognizer` scores them under every word's HMM, whose states emit a mixture of
-``n_mix`` diagonal Gaussians (:class:`DiagonalGMMHMMDensity`; ``n_mix=1`` is the
+``n_mix`` diagonal Gaussians (:class:`~tfspeech.probabilistic.hmm_keras.DiagonalGMMHMMDensity`; ``n_mix=1`` is the
 single-Gaussian :class:`~tfspeech.probabilistic.hmm_keras.GaussianHMMDensity`). The
 recognized word is the argmax of the per-word log-likelihoods (equal word priors).
 """
@@ -14,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfspeech.audio import MelConfig, log_mel_spectrogram
-from tfspeech.probabilistic import gaussian, hmm_inference
-from tfspeech.probabilistic.hmm_keras import PROBABILITY_FLOOR, GaussianHMMDensity
+from tfspeech.probabilistic.hmm_keras import DiagonalGMMHMMDensity, GaussianHMMDensity
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 #: 23 ms windows, 10 ms hop at the corpus rate (22,050 Hz), 40 mel bands up to 8 kHz.
@@ -48,88 +47,6 @@ def digit_features(waveform, sample_rate=FEATURE_MEL.sample_rate):
     padded = tf.concat([mfcc[:1], mfcc, mfcc[-1:]], axis=0)
     frames = tf.concat([mfcc, (padded[2:] - padded[:-2]) / 2], axis=-1)
     return (frames - tf.reduce_mean(frames, axis=0)).numpy()
-
-
-# GaussianHMMDensity (tfspeech.probabilistic) has one Gaussian per state; no Keras GMM-HMM
-# exists there yet, so the mixture version lives here, on the same inference kernels.
-@keras.saving.register_keras_serializable(package="tfspeech")
-class DiagonalGMMHMMDensity(keras.Model):
-    """``call(x (batch, T, D), mask=None) -> log p(x) (batch,)`` for an HMM whose states emit
-    mixtures of ``n_mix`` diagonal Gaussians (nats).
-
-    Variables: ``start_logits`` ``(K,)``, ``transition_logits`` ``(K, K)`` and
-    ``mixture_logits`` ``(K, M)`` (softmax over the last axis → ``startprob``, ``transmat``,
-    mixture ``weights``), ``means`` ``(K, M, D)`` and ``precision_factor`` ``(K, M, D)``
-    ``= −log σ`` (the log of the diagonal precision Cholesky, as
-    :class:`~tfspeech.probabilistic.hmm_keras.GaussianHMMDensity`). The state densities
-    ``log Σ_m w_km N(x | μ_km, σ²_km)`` feed the same scaled forward recursion and Viterbi
-    as the single-Gaussian model (builtin TFLite ops only).
-    """
-
-    def __init__(self, n_components, n_mix, n_features, **kwargs):
-        super().__init__(**kwargs)
-        self.n_components = int(n_components)
-        self.n_mix = int(n_mix)
-        self.n_features = int(n_features)
-        K, M, D = self.n_components, self.n_mix, self.n_features
-        self.start_logits = self.add_weight(shape=(K,), initializer="zeros", name="start_logits")
-        self.transition_logits = self.add_weight(shape=(K, K), initializer="zeros", name="transition_logits")
-        self.mixture_logits = self.add_weight(shape=(K, M), initializer="zeros", name="mixture_logits")
-        self.means = self.add_weight(shape=(K, M, D), initializer="random_normal", name="means")
-        self.precision_factor = self.add_weight(shape=(K, M, D), initializer="zeros", name="precision_factor")
-        self.supports_masking = True  # consumes the frame mask; the output has none
-        self.built = True
-
-    def chain(self):
-        """``(startprob (K,), transmat (K, K))``."""
-        return tf.nn.softmax(self.start_logits), tf.nn.softmax(self.transition_logits, axis=-1)
-
-    def set_gmm_hmm(self, startprob, transmat, weights, means, variances):
-        """Set the variables from GMM-HMM parameters: ``weights (K, M)``, ``means`` and
-        ``variances`` ``(K, M, D)``. Zero probabilities are floored at ``PROBABILITY_FLOOR``."""
-        variances = np.asarray(variances, np.float64)
-        if not (np.isfinite(variances).all() and np.all(variances > 0)):
-            raise ValueError("every mixture component needs finite positive variances; "
-                             "fit with a variance floor (min_covar / covars_prior)")
-        for variable, value in ((self.start_logits, np.log(np.maximum(startprob, PROBABILITY_FLOOR))),
-                                (self.transition_logits, np.log(np.maximum(transmat, PROBABILITY_FLOOR))),
-                                (self.mixture_logits, np.log(np.maximum(weights, PROBABILITY_FLOOR))),
-                                (self.means, means), (self.precision_factor, -0.5 * np.log(variances))):
-            variable.assign(np.asarray(value, np.float32))
-
-    def frame_log_prob(self, x):
-        """Per-state mixture log-densities, time-major: ``x (batch, T, D) -> (T, batch, K)``."""
-        K, M, D = self.n_components, self.n_mix, self.n_features
-        x = tf.convert_to_tensor(x, self.means.dtype)
-        frames = tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, D])
-        components = gaussian.log_prob_from_precision_cholesky(
-            frames, tf.reshape(self.means, [K * M, D]),
-            tf.reshape(tf.exp(self.precision_factor), [K * M, D]), "diag")  # (T·batch, K·M)
-        joint = tf.reshape(components, [-1, K, M]) + tf.nn.log_softmax(self.mixture_logits, axis=-1)
-        return tf.reshape(tf.reduce_logsumexp(joint, axis=-1), [tf.shape(x)[1], tf.shape(x)[0], K])
-
-    def call(self, x, mask=None):
-        log_b = self.frame_log_prob(x)
-        valid = (tf.ones(tf.shape(log_b)[:2], tf.bool) if mask is None
-                 else tf.transpose(tf.cast(mask, tf.bool)))
-        return hmm_inference.scaled_log_likelihood(*self.chain(), log_b, valid)
-
-    def compute_mask(self, inputs, mask=None):
-        """The output (one value per sequence) carries no mask."""
-        return None
-
-    def viterbi(self, x):
-        """Most likely state paths: ``(log_prob (batch,), states (batch, T) int32)``."""
-        log_b = self.frame_log_prob(x)
-        start = tf.tile(tf.range(tf.shape(log_b)[0])[:, tf.newaxis] == 0, [1, tf.shape(log_b)[1]])
-        startprob, transmat = self.chain()
-        log_probs, states = hmm_inference.viterbi_path(
-            tf.math.log(startprob), tf.math.log(transmat), log_b, start, tf.ones_like(start))
-        return log_probs[-1], tf.transpose(states)
-
-    def get_config(self):
-        return {**super().get_config(), "n_components": self.n_components, "n_mix": self.n_mix,
-                "n_features": self.n_features}
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from tfspeech.probabilistic import gaussian, hmm_inference
 from tfspeech.probabilistic.hmm_data import DatasetSequences, PackedSequences
-from tfspeech.probabilistic.hmm_keras import GaussianHMMDensity
+from tfspeech.probabilistic.hmm_keras import DiagonalGMMHMMDensity, GaussianHMMDensity
 
 tfd = tfp.distributions
 
@@ -901,6 +901,20 @@ class GMMHMM(_BaseHMM):
             return covars
         variances = covars if self.covariance_type == "diag" else covars[..., None] * np.ones(D)
         return variances[..., :, None] * np.eye(D)
+
+    def to_keras(self):
+        """This HMM as a :class:`~tfspeech.probabilistic.hmm_keras.DiagonalGMMHMMDensity` (float32);
+        ``"diag"`` and ``"spherical"`` covariances only."""
+        self._check_fitted()
+        self._check()
+        if self.covariance_type not in ("diag", "spherical"):
+            raise ValueError(f"to_keras supports diagonal covariances; this GMMHMM has covariance_type="
+                             f"{self.covariance_type!r} (fit with covariance_type='diag')")
+        variances = np.broadcast_to(self.covars_[..., None] if self.covariance_type == "spherical" else self.covars_,
+                                    self.means_.shape)
+        model = DiagonalGMMHMMDensity(self.n_components, self.n_mix, self.n_features)
+        model.set_gmm_hmm(self.startprob_, self.transmat_, self.weights_, self.means_, variances)
+        return model
 
     def _sample_emissions(self, states, rng):
         cumulative = np.cumsum(self.weights_[states], axis=1)
