@@ -72,6 +72,9 @@ def test_figures_and_a_loadable_preset_of_an_untrained_model(corpus, tmp_path):
         assert figures["intelligibility"][audio]["cer"] >= 0
     assert 0 <= figures["teacher_forced"]["stop_accuracy"] <= 1
     assert (tmp_path / "evaluation" / "alignments.png").read_bytes().startswith(b"\x89PNG")
+    samples = sorted(p.name for p in (tmp_path / "evaluation" / "samples").iterdir())
+    assert samples == [f"{i:02d}-{kind}.wav" for i in (1, 2)
+                       for kind in ("reference_audio", "reference_griffin_lim", "synthesized")]
 
     figures["checkpoint"] = {"finished": True, "source": "model.keras", "steps": 0}
     record = {**RunRecord(tmp_path / "training.json", RECIPE, corpus, 2, 1, "default",

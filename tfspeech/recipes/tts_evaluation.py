@@ -20,7 +20,8 @@ corpus's test split (splits go by sentence text, so no corpus trains on these se
   another voice lowers that voice's held-out loss, also after ``with_symbols`` remaps it
   to the other symbol set.
 
-Outputs: ``<run>/evaluation/figures.json`` and alignment PNGs; the preset folder
+Outputs: ``<run>/evaluation/figures.json``, alignment PNGs and listening samples
+(``samples/*.wav``: synthesized, recorded, recorded through Griffin-Lim); the preset folder
 (``preset.json``, weights, ``CARD.md`` with the figures, the PNGs).
 """
 
@@ -40,7 +41,7 @@ from scipy.special import expit
 from tqdm.auto import tqdm
 
 from tfspeech import tts_metrics, zoo
-from tfspeech.audio import griffin_lim, load, magnitude, mel_to_magnitude
+from tfspeech.audio import griffin_lim, load, magnitude, mel_to_magnitude, save
 from tfspeech.data.corpus import build_corpus, default_cache_dir
 from tfspeech.data.features import cache_log_mels
 from tfspeech.data.layout import MANIFEST, Utterance, read_corpus
@@ -62,6 +63,7 @@ FINETUNE_BATCH_SIZE = 8
 PREVIEW_ZOO = "preview-zoo"
 FREE_RUNNING_PLOT = "alignments.png"
 TEACHER_FORCED_PLOT = "alignments-teacher-forced.png"
+LISTENING_SAMPLES = "samples"  # WAVs under <run>/evaluation, not committed
 _CHECKPOINT_READS = 3
 
 
@@ -109,6 +111,7 @@ def evaluate(model, corpus_dir, out_dir, *, voice: str, subset: int = DEFAULT_SU
                               "wer": word_error_rate(references, hypotheses)} for name, hypotheses in heard.items()}
     intelligibility["samples"] = [{"reference": references[i], **{name: heard[name][i] for name in heard}}
                                   for i in range(min(SAMPLES_SHOWN, len(chosen)))]
+    write_listening_samples(audio, out_dir / LISTENING_SAMPLES, model.mel_config.sample_rate)
     save_alignment_plot([p["free_running"] for p in plots], out_dir / FREE_RUNNING_PLOT,
                         [p["title"] for p in plots])
     save_alignment_plot([p["teacher_forced"] for p in plots], out_dir / TEACHER_FORCED_PLOT,
@@ -212,6 +215,15 @@ def utterance_figures(model, utterance, ids, reference, free, forced, i) -> tupl
     title = f"{utterance.text[:60]}{'…' if len(utterance.text) > 60 else ''}"
     pictures = {"free_running": alignment, "teacher_forced": forced_alignment, "title": title}
     return row, expit(forced["stop_logits"][i, :forced_steps]), pictures
+
+
+def write_listening_samples(audio: dict[str, list[np.ndarray]], samples_dir: Path, sample_rate: int) -> None:
+    """WAVs of the first ``SAMPLES_SHOWN`` sentences, ``<index>-<kind>.wav`` for each kind of ``audio``
+    (synthesized, the recording, the recording's spectrogram through Griffin-Lim)."""
+    samples_dir.mkdir(parents=True, exist_ok=True)
+    for kind, waveforms_of_kind in audio.items():
+        for index, waveform in enumerate(waveforms_of_kind[:SAMPLES_SHOWN]):
+            save(samples_dir / f"{index + 1:02d}-{kind}.wav", waveform, sample_rate)
 
 
 def waveforms(model, free, i, reference, wav_path, griffin_lim_iters: int) -> dict[str, np.ndarray]:
