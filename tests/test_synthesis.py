@@ -94,6 +94,8 @@ def test_vocoder_must_fit_the_model(model):
         synthesize("Hi.", model=model, vocoder_model=tiny_vocoder(num_speakers=2))
     with pytest.raises(ValueError, match="not a mel-conditioned vocoder"):
         synthesize("Hi.", model=model, vocoder_model=model)
+    with pytest.raises(ValueError, match="WaveNet is not a text-to-speech model"):
+        synthesize("Hi.", model=tiny_vocoder())
 
 
 def test_unknown_vocoder_and_missing_preset(model):

@@ -20,6 +20,7 @@ import tensorflow as tf
 from tfspeech import zoo
 from tfspeech.audio.features import MelConfig
 from tfspeech.audio.griffin_lim import griffin_lim, mel_to_magnitude
+from tfspeech.models.attention_tts import AttentionTTS
 from tfspeech.text import TextEncoder
 from tfspeech.text.normalize import split_sentences
 
@@ -48,7 +49,8 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
         ``(decoder steps, symbols)`` attention alignment per sentence.
 
     Raises:
-        ValueError: empty text, nothing speakable, or a vocoder that does not fit the model.
+        ValueError: empty text, nothing speakable, a model that is no TTS model, or a vocoder that does
+            not fit the model.
         tfspeech.text.UnknownSymbolsError: characters the model cannot read (listed with positions).
         tfspeech.zoo.PresetError: the preset cannot be found or loaded.
     """
@@ -57,6 +59,9 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
     if not text.strip():
         raise ValueError("text is empty; give at least one word to speak")
     model = _load(preset) if model is None else model
+    if not isinstance(model, AttentionTTS):
+        raise ValueError(f"{type(model).__name__} is not a text-to-speech model; use a Tacotron or Tacotron 2 "
+                         f"preset (default {DEFAULT_PRESET!r})")
     if vocoder_model is None and vocoder != GRIFFIN_LIM:
         vocoder_model = _load(vocoder)
     if vocoder_model is not None:
