@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+import soundfile
+
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "tfspeech.cli", *args],
@@ -34,6 +38,21 @@ def test_unknown_preset_lists_the_zoo():
     result = run_cli("zoo", "info", "no-such-preset")
     assert result.returncode == 2
     assert "no preset named 'no-such-preset'" in result.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ("transcribe", "speech.wav", "--preset", "gmm-digits"),
+    ("convert", "speech.wav", "--to", "flite:rms", "-o", "out.wav", "--preset", "gmm-digits"),
+    ("synthesize", "Hello.", "-o", "out.wav", "--preset", "gmm-digits"),
+])
+def test_a_preset_of_the_wrong_kind_is_one_clear_line(command, tmp_path):
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(11025) / 22050)
+    soundfile.write(tmp_path / "speech.wav", tone, 22050, subtype="PCM_16")
+    result = subprocess.run([sys.executable, "-m", "tfspeech.cli", *command], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "preset 'gmm-digits' is a GaussianMixtureDensity; this needs a" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_unknown_recipe_lists_the_recipes():

@@ -96,6 +96,13 @@ def test_round_trip_gives_identical_outputs_and_a_compiled_model(root, features)
     assert preset["weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
+def test_expect_refuses_a_preset_of_another_class(root, features):
+    zoo.save_preset(tiny_net(features), "tiny-net", root=root, **RECORD)
+    assert type(zoo.load("tiny-net", root=root, expect=(HookedNet, TinyNet))) is TinyNet
+    with pytest.raises(zoo.PresetError, match="preset 'tiny-net' is a TinyNet; this needs a HookedNet preset"):
+        zoo.load("tiny-net", root=root, expect=HookedNet)
+
+
 def test_build_from_preset_hook_builds_and_no_defaults_means_uncompiled(root, features):
     keras.utils.set_random_seed(1)
     model = HookedNet()

@@ -101,4 +101,6 @@ def log_mel_to_audio(log_mel, config: MelConfig, griffin_lim_iters: int = 60) ->
 
 @functools.lru_cache(maxsize=2)
 def _load(preset: str):
-    return zoo.load(preset, compile=False)
+    from tfspeech.models.vqvae import VQVAE
+
+    return zoo.load(preset, compile=False, expect=VQVAE)

@@ -142,8 +142,9 @@ def transcribe_file(path: str | Path, preset: str = DEFAULT_PRESET, beam_width: 
 @functools.lru_cache(maxsize=2)
 def _load_preset(name: str):
     import tfspeech.zoo
+    from tfspeech.models.ctc import CTCRecognizer
 
-    return tfspeech.zoo.load(name, compile=False)
+    return tfspeech.zoo.load(name, compile=False, expect=CTCRecognizer)
 
 
 def _time_major(logits, logit_length) -> tuple[tf.Tensor, tf.Tensor]:

@@ -21,6 +21,7 @@ from tfspeech import zoo
 from tfspeech.audio.features import MelConfig
 from tfspeech.audio.griffin_lim import griffin_lim, mel_to_magnitude
 from tfspeech.models.attention_tts import AttentionTTS
+from tfspeech.models.wavenet import WaveNet
 from tfspeech.text import TextEncoder
 from tfspeech.text.normalize import split_sentences
 
@@ -58,12 +59,12 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not text.strip():
         raise ValueError("text is empty; give at least one word to speak")
-    model = _load(preset) if model is None else model
+    model = _load(preset, AttentionTTS) if model is None else model
     if not isinstance(model, AttentionTTS):
         raise ValueError(f"{type(model).__name__} is not a text-to-speech model; use a Tacotron or Tacotron 2 "
                          f"preset (default {DEFAULT_PRESET!r})")
     if vocoder_model is None and vocoder != GRIFFIN_LIM:
-        vocoder_model = _load(vocoder)
+        vocoder_model = _load(vocoder, WaveNet)
     if vocoder_model is not None:
         check_vocoder(vocoder_model, model)
     encoder = TextEncoder(model.symbols)
@@ -114,8 +115,8 @@ def _griffin_lim(outputs: dict, index: int, frames: int, config: MelConfig, n_it
 
 
 @functools.lru_cache(maxsize=2)
-def _load(preset: str):
-    return zoo.load(preset, compile=False)
+def _load(preset: str, expect: type):
+    return zoo.load(preset, compile=False, expect=expect)
 
 
 def _pad(ids: list[list[int]]) -> np.ndarray:

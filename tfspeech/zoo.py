@@ -89,20 +89,28 @@ def info(name: str, root: str | Path | None = None) -> dict:
     }
 
 
-def load(name: str, root: str | Path | None = None, *, compile: bool = True) -> keras.Model:
+def load(name: str, root: str | Path | None = None, *, compile: bool = True,
+         expect: type | tuple[type, ...] | None = None) -> keras.Model:
     """Builds preset ``name`` with its trained weights, compiled for fine-tuning when the model says how.
 
-    The weights' sha256 is verified before anything is built.
+    The weights' sha256 is verified before anything is built. ``expect``: the model class(es)
+    the caller can use; a preset of another class is refused before it is built.
 
     Raises:
         PresetNotFoundError: no such preset (the message lists the available ones).
         ChecksumError: the weights file changed since it was saved.
-        PresetError: a missing file, an unregistered class, or weights that do not fit.
+        PresetError: a missing file, an unregistered class, weights that do not fit, or a
+            class other than ``expect``.
     """
     folder = _find(name, root)
     preset = _read_preset(folder)
+    model_class = _model_class(preset)
+    if expect is not None and not issubclass(model_class, expect):
+        wanted = " or ".join(c.__name__ for c in (expect if isinstance(expect, tuple) else (expect,)))
+        raise PresetError(f"preset {name!r} is a {model_class.__name__}; this needs a {wanted} preset "
+                          f"(`tfspeech zoo list` shows each preset's class)")
     weights = _verified_weights(folder, preset["weights"])
-    model = _model_class(preset).from_config(preset["config"])
+    model = model_class.from_config(preset["config"])
     _build(model, preset.get("build_config"))
     try:
         model.load_weights(weights)
