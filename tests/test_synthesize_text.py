@@ -5,6 +5,7 @@ import sys
 import wave
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -122,6 +123,27 @@ def test_text_to_wav_without_tensorflow(exported, tmp_path):
     alone = run_without_tensorflow(path, "Hello there.", "-o", tmp_path / "alone.wav")
     assert alone.returncode == 0, alone.stderr[-2000:]
     np.testing.assert_array_equal(by_ids, read_wav(tmp_path / "alone.wav")[0])
+
+
+def test_tacotron_speaks_through_its_linear_spectrogram(tmp_path):
+    from tests.models import tts_checks
+    from tests.test_synthesis import MEL_CONFIG
+    from tfspeech import export
+    from tfspeech.models.tacotron import Tacotron
+
+    keras.utils.set_random_seed(0)
+    model = Tacotron(embedding_dim=8, encoder_prenet_units=(8, 4), encoder_bank_size=2, encoder_bank_filters=4,
+                     encoder_highway_layers=1, encoder_highway_units=4, encoder_rnn_units=4, attention_units=4,
+                     prenet_units=(8, 4), attention_rnn_units=8, decoder_units=8, postnet_bank_size=2,
+                     postnet_bank_filters=4, postnet_projection_units=4, postnet_highway_layers=1,
+                     postnet_highway_units=4, postnet_rnn_units=4, mel_config=MEL_CONFIG, max_frames=12)
+    model.build()
+    tts_checks.set_stop_bias(model, -30.0)  # decodes to the 12-frame guard
+    export.tflite(model, tmp_path / "tacotron.tflite")
+    result = run_without_tensorflow(tmp_path / "tacotron.tflite", "Hi.", "-o", tmp_path / "out.wav")
+    assert result.returncode == 0, result.stderr[-2000:]
+    samples, _ = read_wav(tmp_path / "out.wav")
+    assert len(samples) == (12 - 1) * MEL_CONFIG["hop_length"] and np.abs(samples).max() > 0
 
 
 @pytest.mark.parametrize("args, message", [
