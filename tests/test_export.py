@@ -7,6 +7,7 @@ subclassed decoder whose ``tf.while_loop`` reads its Dense kernel proves the fre
 
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import keras
@@ -275,3 +276,20 @@ def test_runner_names_wrong_inputs(float32_tflite):
         runner(np.zeros((2, 16, 8), "float32"), np.zeros((2, 16, 8), "float32"))
     with pytest.raises(ValueError, match="holds float32 values; got complex64"):
         runner(np.zeros((2, 16, 8), "complex64"))
+
+
+@pytest.mark.parametrize("quantize, gated", [(None, True), ("dynamic", False), ("int8", False)])
+def test_discrete_outputs_must_match_in_float32_and_are_reported_when_quantized(quantize, gated):
+    signature = types.SimpleNamespace(name="decide", input_specs=[tf.TensorSpec([4], tf.float32, name="x")])
+
+    def keras_fn(x):
+        return {"ids": tf.constant([1, 2, 3, 4], tf.int32), "logits": tf.constant(x)}
+
+    def exported_fn(inputs):  # one id flipped at a near-tie; the logits within any tolerance
+        return {"ids": np.array([1, 2, 3, 5], np.int32), "logits": inputs["x"] + 1e-6}
+
+    samples = [{"x": np.linspace(-1, 1, 4).astype(np.float32)}] * 2
+    ids, logits = export._compare(signature, keras_fn, exported_fn, samples, export.DEFAULT_TOLERANCES[quantize])
+    assert ids.output == "ids" and ids.mismatch == 0.25 and ids.gated is gated and ids.passed is not gated
+    assert logits.mismatch is None and logits.gated and logits.passed
+    assert ids.status == ("FAIL" if gated else "reported (25.0% differ)")

@@ -175,7 +175,35 @@ def magnitude(waveform, config: MelConfig = MelConfig()) -> tf.Tensor:
 
 def mel_spectrogram(waveform, config: MelConfig = MelConfig()) -> tf.Tensor:
     """Mel-scaled magnitude ``(..., frames, n_mels)``: ``|STFT| @ mel_filterbank(config)``."""
-    return tf.matmul(magnitude(waveform, config), mel_filterbank(config))
+    return apply_mel_filterbank(magnitude(waveform, config), config)
+
+
+def apply_mel_filterbank(spectrum, config: MelConfig = MelConfig()) -> tf.Tensor:
+    """``spectrum (..., n_freq) @ mel_filterbank(config)`` → ``(..., n_mels)``, computed band by band.
+
+    Each band sums only its non-zero filter weights (a gather, a multiply and a sum) instead of
+    a matmul with the dense filterbank. Same products; and in TFLite these ops stay float
+    under dynamic-range quantization, which would otherwise store the filterbank in int8 and
+    quantize the magnitudes (spanning 1e-5 to 1e2) to 8 bits on the fly, wiping out quiet
+    bins before the log.
+    """
+    indices, weights = _mel_bands(config)
+    return tf.reduce_sum(tf.gather(spectrum, indices, axis=-1) * weights, axis=-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_bands(config: MelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_mels, width)`` bin indices and weights of each band's non-zero filterbank entries,
+    zero-weighted padding up to the widest band."""
+    filterbank = mel_filterbank(config)
+    bands = [np.flatnonzero(filterbank[:, band]) for band in range(config.n_mels)]
+    width = max(1, max(len(bins) for bins in bands))
+    indices = np.zeros((config.n_mels, width), np.int32)
+    weights = np.zeros((config.n_mels, width), np.float32)
+    for band, bins in enumerate(bands):
+        indices[band, :len(bins)] = bins
+        weights[band, :len(bins)] = filterbank[bins, band]
+    return indices, weights
 
 
 def log_mel_spectrogram(waveform, config: MelConfig = MelConfig()) -> tf.Tensor:
