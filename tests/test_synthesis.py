@@ -43,14 +43,20 @@ def test_one_alignment_per_sentence_and_pauses_between(model):
     assert np.all(waveform[9 * 64:9 * 64 + pause] == 0.0)
 
 
-def test_tacotron_speaks_through_its_linear_spectrogram():
+def tiny_tacotron(max_frames):
+    """A built, untrained Tacotron (linear-spectrogram output) on ``MEL_CONFIG``."""
     keras.utils.set_random_seed(0)
     model = Tacotron(embedding_dim=8, encoder_prenet_units=(8, 4), encoder_bank_size=2, encoder_bank_filters=4,
                      encoder_highway_layers=1, encoder_highway_units=4, encoder_rnn_units=4, attention_units=4,
                      prenet_units=(8, 4), attention_rnn_units=8, decoder_units=8, postnet_bank_size=2,
                      postnet_bank_filters=4, postnet_projection_units=4, postnet_highway_layers=1,
-                     postnet_highway_units=4, postnet_rnn_units=4, mel_config=MEL_CONFIG, max_frames=6)
+                     postnet_highway_units=4, postnet_rnn_units=4, mel_config=MEL_CONFIG, max_frames=max_frames)
     model.build()
+    return model
+
+
+def test_tacotron_speaks_through_its_linear_spectrogram():
+    model = tiny_tacotron(max_frames=6)
     tts_checks.set_stop_bias(model, 30.0)  # stops after its first step: 2 frames
     waveform, _, (alignment,) = synthesize("Hi.", model=model, griffin_lim_iters=2)
     assert waveform.shape == ((2 - 1) * 64,) and alignment.shape == (1, 4)

@@ -5,11 +5,11 @@ import sys
 import wave
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.no_tensorflow import run_without_tensorflow
 from tfspeech.audio import features
 from tfspeech.audio.griffin_lim import griffin_lim as tf_griffin_lim
 from tfspeech.audio.griffin_lim import mel_to_magnitude
@@ -77,21 +77,6 @@ def exported(tmp_path_factory):
     return model, path
 
 
-def run_without_tensorflow(*args):
-    """Runs the script with ``args`` in a fresh process; fails if TensorFlow got imported."""
-    probe = (
-        "import runpy, sys\n"
-        f"sys.argv = ['synthesize_text.py', *{[str(a) for a in args]!r}]\n"
-        "try:\n"
-        f"    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
-        "except SystemExit as stop:\n"
-        "    code = stop.code\n"
-        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
-        "sys.exit(code)\n"
-    )
-    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
-
-
 def read_wav(path):
     with wave.open(str(path), "rb") as wav:
         return np.frombuffer(wav.readframes(wav.getnframes()), "<i2"), wav.getframerate()
@@ -103,7 +88,7 @@ def test_text_to_wav_without_tensorflow(exported, tmp_path):
 
     model, path = exported
     text = "Hello there. How are you?"
-    result = run_without_tensorflow(path, text, "-o", tmp_path / "out.wav")
+    result = run_without_tensorflow(SCRIPT, path, text, "-o", tmp_path / "out.wav")
     assert result.returncode == 0, result.stderr[-2000:]
     samples, rate = read_wav(tmp_path / "out.wav")
     assert rate == model.mel_config.sample_rate
@@ -117,30 +102,23 @@ def test_text_to_wav_without_tensorflow(exported, tmp_path):
     assert len(samples) == expected
     assert np.abs(samples).max() > 0
 
-    first = run_without_tensorflow(path, "--ids", ",".join(map(str, ids[0])), "-o", tmp_path / "ids.wav")
+    first = run_without_tensorflow(SCRIPT, path, "--ids", ",".join(map(str, ids[0])), "-o", tmp_path / "ids.wav")
     assert first.returncode == 0, first.stderr[-2000:]
     by_ids, _ = read_wav(tmp_path / "ids.wav")
-    alone = run_without_tensorflow(path, "Hello there.", "-o", tmp_path / "alone.wav")
+    alone = run_without_tensorflow(SCRIPT, path, "Hello there.", "-o", tmp_path / "alone.wav")
     assert alone.returncode == 0, alone.stderr[-2000:]
     np.testing.assert_array_equal(by_ids, read_wav(tmp_path / "alone.wav")[0])
 
 
 def test_tacotron_speaks_through_its_linear_spectrogram(tmp_path):
     from tests.models import tts_checks
-    from tests.test_synthesis import MEL_CONFIG
+    from tests.test_synthesis import MEL_CONFIG, tiny_tacotron
     from tfspeech import export
-    from tfspeech.models.tacotron import Tacotron
 
-    keras.utils.set_random_seed(0)
-    model = Tacotron(embedding_dim=8, encoder_prenet_units=(8, 4), encoder_bank_size=2, encoder_bank_filters=4,
-                     encoder_highway_layers=1, encoder_highway_units=4, encoder_rnn_units=4, attention_units=4,
-                     prenet_units=(8, 4), attention_rnn_units=8, decoder_units=8, postnet_bank_size=2,
-                     postnet_bank_filters=4, postnet_projection_units=4, postnet_highway_layers=1,
-                     postnet_highway_units=4, postnet_rnn_units=4, mel_config=MEL_CONFIG, max_frames=12)
-    model.build()
+    model = tiny_tacotron(max_frames=12)
     tts_checks.set_stop_bias(model, -30.0)  # decodes to the 12-frame guard
     export.tflite(model, tmp_path / "tacotron.tflite")
-    result = run_without_tensorflow(tmp_path / "tacotron.tflite", "Hi.", "-o", tmp_path / "out.wav")
+    result = run_without_tensorflow(SCRIPT, tmp_path / "tacotron.tflite", "Hi.", "-o", tmp_path / "out.wav")
     assert result.returncode == 0, result.stderr[-2000:]
     samples, _ = read_wav(tmp_path / "out.wav")
     assert len(samples) == (12 - 1) * MEL_CONFIG["hop_length"] and np.abs(samples).max() > 0

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.no_tensorflow import run_without_tensorflow
 from tfspeech.text import CHARACTERS
 
 EXPORT = Path(__file__).resolve().parent.parent / "export"
@@ -28,17 +29,7 @@ def test_transcribes_a_wav_without_tensorflow(tmp_path):
     text = "the weather is lovely today so we walked along the river"
     wav = tmp_path / "speech.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True)
-    probe = (
-        "import runpy, sys\n"
-        f"sys.argv = ['transcribe_wav.py', {str(model_path)!r}, {str(wav)!r}]\n"
-        "try:\n"
-        f"    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
-        "except SystemExit as stop:\n"
-        "    code = stop.code\n"
-        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
-        "sys.exit(code)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    result = run_without_tensorflow(SCRIPT, model_path, wav)
     assert result.returncode == 0, result.stderr[-2000:]
     heard = result.stdout.strip().splitlines()[-1]
     assert float(character_error_rate([text], [heard])) < 0.3, heard

@@ -20,8 +20,37 @@ from tfspeech.probabilistic import gaussian, hmm_inference
 PROBABILITY_FLOOR = 1e-30
 
 
+class _HMMDensity(keras.Model):
+    """What the HMM densities share: ``start_logits`` / ``transition_logits`` variables, the
+    scaled forward recursion (``call``) and Viterbi over the subclass's ``frame_log_prob``
+    ``(batch, T, D) -> (T, batch, K)``."""
+
+    def chain(self):
+        """``(startprob (K,), transmat (K, K))``."""
+        return tf.nn.softmax(self.start_logits), tf.nn.softmax(self.transition_logits, axis=-1)
+
+    def call(self, x, mask=None):
+        log_b = self.frame_log_prob(x)
+        valid = (tf.ones(tf.shape(log_b)[:2], tf.bool) if mask is None
+                 else tf.transpose(tf.cast(mask, tf.bool)))
+        return hmm_inference.scaled_log_likelihood(*self.chain(), log_b, valid)
+
+    def compute_mask(self, inputs, mask=None):
+        """The output (one value per sequence) carries no mask."""
+        return None
+
+    def viterbi(self, x):
+        """Most likely state paths: ``(log_prob (batch,), states (batch, T) int32)``."""
+        log_b = self.frame_log_prob(x)
+        start = tf.tile(tf.range(tf.shape(log_b)[0])[:, tf.newaxis] == 0, [1, tf.shape(log_b)[1]])
+        startprob, transmat = self.chain()
+        log_probs, states = hmm_inference.viterbi_path(
+            tf.math.log(startprob), tf.math.log(transmat), log_b, start, tf.ones_like(start))
+        return log_probs[-1], tf.transpose(states)
+
+
 @keras.saving.register_keras_serializable(package="tfspeech")
-class GaussianHMMDensity(keras.Model):
+class GaussianHMMDensity(_HMMDensity):
     """``call(x (batch, T, D), mask=None) -> log p(x) (batch,)`` for a Gaussian HMM (nats).
 
     Variables: ``start_logits`` ``(K,)`` and ``transition_logits`` ``(K, K)`` (softmax over
@@ -60,10 +89,6 @@ class GaussianHMMDensity(keras.Model):
             return tf.linalg.band_part(factor, 0, -1) * (1 - eye) + tf.exp(factor * eye) * eye
         return tf.exp(factor)
 
-    def chain(self):
-        """``(startprob (K,), transmat (K, K))``."""
-        return tf.nn.softmax(self.start_logits), tf.nn.softmax(self.transition_logits, axis=-1)
-
     def hmm(self):
         """``(startprob, transmat, means, covariances)`` as float64 numpy arrays (compact
         covariance shapes of ``covariance_type``)."""
@@ -99,25 +124,6 @@ class GaussianHMMDensity(keras.Model):
             frames, self.means, self.precision_cholesky(), self.covariance_type)
         return tf.reshape(log_prob, [tf.shape(x)[1], tf.shape(x)[0], self.n_components])
 
-    def call(self, x, mask=None):
-        log_b = self.frame_log_prob(x)
-        valid = (tf.ones(tf.shape(log_b)[:2], tf.bool) if mask is None
-                 else tf.transpose(tf.cast(mask, tf.bool)))
-        return hmm_inference.scaled_log_likelihood(*self.chain(), log_b, valid)
-
-    def compute_mask(self, inputs, mask=None):
-        """The output (one value per sequence) carries no mask."""
-        return None
-
-    def viterbi(self, x):
-        """Most likely state paths: ``(log_prob (batch,), states (batch, T) int32)``."""
-        log_b = self.frame_log_prob(x)
-        steps = tf.shape(log_b)[0]
-        start = tf.tile(tf.range(steps)[:, tf.newaxis] == 0, [1, tf.shape(log_b)[1]])
-        startprob, transmat = self.chain()
-        log_probs, states = hmm_inference.viterbi_path(
-            tf.math.log(startprob), tf.math.log(transmat), log_b, start, tf.ones_like(start))
-        return log_probs[-1], tf.transpose(states)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Negative log-likelihood per frame, averaged over the batch (``y`` is ignored)."""
@@ -159,7 +165,7 @@ class GaussianHMMDensity(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")
-class DiagonalGMMHMMDensity(keras.Model):
+class DiagonalGMMHMMDensity(_HMMDensity):
     """``call(x (batch, T, D), mask=None) -> log p(x) (batch,)`` for an HMM whose states emit
     mixtures of ``n_mix`` diagonal Gaussians (nats).
 
@@ -186,10 +192,6 @@ class DiagonalGMMHMMDensity(keras.Model):
         self.supports_masking = True  # consumes the frame mask; the output has none
         self.built = True
 
-    def chain(self):
-        """``(startprob (K,), transmat (K, K))``."""
-        return tf.nn.softmax(self.start_logits), tf.nn.softmax(self.transition_logits, axis=-1)
-
     def set_gmm_hmm(self, startprob, transmat, weights, means, variances):
         """Set the variables from GMM-HMM parameters: ``weights (K, M)``, ``means`` and
         ``variances`` ``(K, M, D)``. Zero probabilities are floored at ``PROBABILITY_FLOOR``."""
@@ -214,24 +216,6 @@ class DiagonalGMMHMMDensity(keras.Model):
         joint = tf.reshape(components, [-1, K, M]) + tf.nn.log_softmax(self.mixture_logits, axis=-1)
         return tf.reshape(tf.reduce_logsumexp(joint, axis=-1), [tf.shape(x)[1], tf.shape(x)[0], K])
 
-    def call(self, x, mask=None):
-        log_b = self.frame_log_prob(x)
-        valid = (tf.ones(tf.shape(log_b)[:2], tf.bool) if mask is None
-                 else tf.transpose(tf.cast(mask, tf.bool)))
-        return hmm_inference.scaled_log_likelihood(*self.chain(), log_b, valid)
-
-    def compute_mask(self, inputs, mask=None):
-        """The output (one value per sequence) carries no mask."""
-        return None
-
-    def viterbi(self, x):
-        """Most likely state paths: ``(log_prob (batch,), states (batch, T) int32)``."""
-        log_b = self.frame_log_prob(x)
-        start = tf.tile(tf.range(tf.shape(log_b)[0])[:, tf.newaxis] == 0, [1, tf.shape(log_b)[1]])
-        startprob, transmat = self.chain()
-        log_probs, states = hmm_inference.viterbi_path(
-            tf.math.log(startprob), tf.math.log(transmat), log_b, start, tf.ones_like(start))
-        return log_probs[-1], tf.transpose(states)
 
     def get_config(self):
         return {**super().get_config(), "n_components": self.n_components, "n_mix": self.n_mix,
