@@ -93,15 +93,14 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
 def check_vocoder(vocoder_model, model) -> None:
     """Raises ``ValueError`` unless ``vocoder_model`` turns ``model``'s log-mels into audio:
     a mel-conditioned, single-speaker WaveNet with the same ``MelConfig``."""
-    vocoder_mels = getattr(vocoder_model, "mel_config", None)
-    if not hasattr(vocoder_model, "generate") or vocoder_mels is None:
+    if not isinstance(vocoder_model, WaveNet) or vocoder_model.mel_config is None:
         raise ValueError(f"{type(vocoder_model).__name__} is not a mel-conditioned vocoder; use "
                          f"{GRIFFIN_LIM!r} or a WaveNet vocoder preset such as 'wavenet-slt'")
-    if getattr(vocoder_model, "num_speakers", 0):
+    if vocoder_model.num_speakers:
         raise ValueError("the vocoder is conditioned on speakers; synthesize takes a single-speaker vocoder")
-    if MelConfig.from_dict(vocoder_mels) != model.mel_config:
-        raise ValueError(f"the vocoder was trained on other mels ({vocoder_mels}) than the TTS model predicts "
-                         f"({model.mel_config.to_dict()}); pick a vocoder trained with the model's MelConfig")
+    if MelConfig.from_dict(vocoder_model.mel_config) != model.mel_config:
+        raise ValueError(f"the vocoder was trained on other mels ({vocoder_model.mel_config}) than the TTS model "
+                         f"predicts ({model.mel_config.to_dict()}); pick a vocoder trained with the model's MelConfig")
 
 
 def _griffin_lim(outputs: dict, index: int, frames: int, config: MelConfig, n_iter: int) -> np.ndarray:
