@@ -11,7 +11,6 @@ sentences' audio is joined with short pauses.
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 
 import numpy as np
@@ -129,8 +128,7 @@ def _pad_frames(magnitude, config):
     """Appends silent frames up to the fewest that Griffin-Lim's STFT can analyse (a sentence
     that stopped at once); the extra samples are cut off afterwards."""
     magnitude = np.asarray(magnitude, np.float32)
-    needed = 1 + math.ceil((config.min_samples - config.num_samples(1)) / config.hop_length)
-    return np.pad(magnitude, [(0, max(0, needed - len(magnitude))), (0, 0)])
+    return np.pad(magnitude, [(0, max(0, config.min_frames - len(magnitude))), (0, 0)])
 
 
 def _warn_unstopped(outputs: dict, model) -> None:

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 
 import keras
 import librosa
@@ -65,6 +66,12 @@ class MelConfig:
     def min_samples(self) -> int:
         """Shortest waveform that can be analysed (reflect padding needs more than n_fft // 2)."""
         return self.n_fft // 2 + 1 if self.center else self.n_fft
+
+    @property
+    def min_frames(self) -> int:
+        """Fewest frames whose inverse STFT can be analysed again (at least ``min_samples``);
+        Griffin-Lim needs this many, so shorter spectrograms get silent frames appended."""
+        return 1 + math.ceil((self.min_samples - self.num_samples(1)) / self.hop_length)
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for a waveform of ``num_samples`` samples."""

@@ -52,7 +52,7 @@ def griffin_lim(
             f"(batch, frames, {config.n_freq}) for n_fft={config.n_fft}, got {magnitude.shape}"
         )
     num_frames = magnitude.shape[-2]
-    min_frames = 1 + math.ceil((config.min_samples - config.num_samples(1)) / config.hop_length)
+    min_frames = config.min_frames
     if num_frames is not None and num_frames < min_frames:
         raise ValueError(
             f"{num_frames} frames are too few to invert with n_fft={config.n_fft}, "

@@ -251,8 +251,7 @@ def vocode(spectrum, mel_config, frames: int, iters: int) -> np.ndarray:
     can analyse, and the waveform is cut back to ``frames`` (but not below those fewest samples,
     which the recognizer needs too)."""
     spectrum = np.asarray(spectrum, np.float32)
-    needed = 1 + math.ceil((mel_config.min_samples - mel_config.num_samples(1)) / mel_config.hop_length)
-    spectrum = np.pad(spectrum, [(0, max(0, needed - len(spectrum))), (0, 0)])
+    spectrum = np.pad(spectrum, [(0, max(0, mel_config.min_frames - len(spectrum))), (0, 0)])
     waveform, _ = griffin_lim(spectrum, mel_config, n_iter=iters)
     samples = max(mel_config.num_samples(frames), mel_config.min_samples)
     return np.clip(waveform.numpy()[:samples], -1.0, 1.0)
