@@ -57,13 +57,18 @@ def test_tiny_run_resumes_measures_writes_samples_and_saves_a_preset(corpus, tmp
     progress = json.loads((run_dir / wavenet_slt.PROGRESS).read_text())
     assert progress["epochs"] == 3 and progress["train_seconds"] > first["train_seconds"]
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
-    for name in ("reference", "wavenet", "griffin_lim"):
-        assert (run_dir / "samples" / f"tone-3-{name}.wav").is_file()
+    for name in ("mulaw_reference", "wavenet", "griffin_lim"):
+        assert (run_dir / "evaluation" / "samples" / f"tone-3-{name}.wav").is_file()
     assert metrics["held_out_utterances"] == 1
-    assert metrics["log_mel_distance_wavenet"] > 0 and metrics["log_mel_distance_griffin_lim"] > 0
+    for system in ("wavenet", "griffin_lim", "mulaw_reference"):
+        assert 0 < metrics["log_mel_distance_top_db"][system] <= metrics["log_mel_distance"][system] + 1e-6
 
     preset = zoo.info(wavenet_slt.PRESET_NAME, root=tmp_path / "zoo")
     assert preset["training"]["command"].startswith("python -m tfspeech.recipes.wavenet_slt")
     assert preset["training"]["wall_time_s"] == progress["train_seconds"]  # both runs counted
+    assert preset["metrics"]["log_mel_distance_top60db_wavenet"]["value"] == pytest.approx(
+        metrics["log_mel_distance_top_db"]["wavenet"], abs=1e-4)
+    folder = tmp_path / "zoo" / wavenet_slt.PRESET_NAME
+    assert (folder / "spectrograms.png").is_file() and "Griffin-Lim" in (folder / "CARD.md").read_text()
     model = zoo.load(wavenet_slt.PRESET_NAME, root=tmp_path / "zoo")
     assert model.generate(np.zeros((2, 80), np.float32)).shape == (1, 2 * 256)

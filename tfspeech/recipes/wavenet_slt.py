@@ -5,9 +5,10 @@
     python -m tfspeech.recipes.wavenet_slt --run-dir runs/wavenet-slt --zoo zoo
 
 Builds (or reuses) the corpus, caches its log-mels (``MelConfig()``, the features Tacotron 2
-predicts), trains on seeded random crops, then measures held-out utterances: the log-mel
-distance of the vocoded audio to the reference next to Griffin-Lim's from the same mels, and
-writes listening samples (WAV) under ``<run-dir>/samples``. ``--zoo`` saves the preset.
+predicts), trains on seeded random crops, then measures held-out utterances
+(``tfspeech.recipes.vocoder_evaluation``): the log-mel distance of the vocoded audio to the
+reference next to Griffin-Lim's from the same mels, with listening samples (WAV) and a
+spectrogram plot under ``<run-dir>/evaluation``. ``--zoo`` saves the preset and its card.
 
 The run folder survives a kill: ``checkpoint.keras`` (model and optimizer) and
 ``progress.json`` are replaced atomically after every ``--steps-per-epoch`` steps, and the same
@@ -23,20 +24,21 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 from tqdm import tqdm
 
 from tfspeech import zoo
-from tfspeech.audio import MelConfig, griffin_lim, log_mel_spectrogram, mel_to_magnitude, mulaw_decode, save
+from tfspeech.audio import MelConfig
 from tfspeech.data.corpus import build_corpus
 from tfspeech.data.layout import MANIFEST
 from tfspeech.data.vocoder_pipeline import load_utterances, vocoder_dataset
 from tfspeech.models.wavenet import WaveNet
+from tfspeech.recipes import vocoder_evaluation
 
 PRESET_NAME = "wavenet-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
@@ -71,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--segment-frames", type=int, default=8, help="mel frames per crop (x hop_length samples)")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-utterances", type=int, default=4, help="held-out utterances measured and written")
+    parser.add_argument("--eval-utterances", type=int, default=16, help="held-out utterances measured and written")
     parser.add_argument("--eval-frames", type=int, default=200, help="mel frames vocoded per held-out utterance")
     parser.add_argument("--zoo", type=Path, help="save the trained preset into this zoo folder")
     return parser
@@ -115,8 +117,11 @@ def main(argv: list[str] | None = None) -> dict:
         )
         train_seconds = json.loads((args.run_dir / PROGRESS).read_text())["train_seconds"]
 
-    metrics = evaluate(model, corpus, mel_config, args.eval_utterances, args.eval_frames, args.run_dir / "samples")
-    (args.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[: args.eval_utterances]
+    evaluation_dir = args.run_dir / "evaluation"
+    metrics = vocoder_evaluation.evaluate(model, held_out, mel_config, max_frames=args.eval_frames,
+                                          out_dir=evaluation_dir)
+    (evaluation_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps(metrics, indent=2))
     if args.zoo is not None:
         _save_preset(model, args, corpus, metrics, train_seconds, argv)
@@ -183,62 +188,30 @@ class TqdmProgress(keras.callbacks.Callback):
         self.bar.close()
 
 
-def log_mel_distance(waveform, reference_log_mel, mel_config: MelConfig) -> float:
-    """RMS difference (nats) between the log-mel of ``waveform`` and a reference log-mel,
-    over the reference's frames."""
-    log_mel = log_mel_spectrogram(np.asarray(waveform, np.float32), mel_config).numpy()
-    frames = min(log_mel.shape[0], reference_log_mel.shape[0])
-    return float(np.sqrt(np.mean((log_mel[:frames] - reference_log_mel[:frames]) ** 2)))
-
-
-def evaluate(model: WaveNet, corpus, mel_config: MelConfig, count: int, max_frames: int, samples_dir: Path) -> dict:
-    """Vocodes ``count`` held-out ("test") utterances (their first ``max_frames`` frames) with
-    the model and with Griffin-Lim; writes the WAVs; returns the mean log-mel distances of
-    both to the utterances' own log-mels (the vocoder's input)."""
-    held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[:count]
-    distances = {"wavenet": [], "griffin_lim": []}
-    for utterance in tqdm(held_out, desc="vocoding held-out utterances", unit="utt"):
-        mel = utterance.mel[:max_frames]
-        samples = min(utterance.num_samples, mel.shape[0] * mel_config.hop_length)
-        # The reference as the model hears it: mu-law audio, decoded (for listening only).
-        reference = mulaw_decode(utterance.classes[:samples].astype(np.int32), model.quantization_channels).numpy()
-        vocoded = model.generate(mel, seed=0)[0][:samples]
-        magnitude = mel_to_magnitude(np.exp(mel), mel_config)
-        baseline = griffin_lim(magnitude, mel_config)[0].numpy()[:samples]
-        for name, waveform in (("reference", reference), ("wavenet", vocoded), ("griffin_lim", baseline)):
-            save(samples_dir / f"{utterance.id}-{name}.wav", np.clip(waveform, -1, 1), mel_config.sample_rate)
-        distances["wavenet"].append(log_mel_distance(vocoded, mel, mel_config))
-        distances["griffin_lim"].append(log_mel_distance(baseline, mel, mel_config))
-    return {
-        "held_out_utterances": len(held_out),
-        "log_mel_distance_wavenet": float(np.mean(distances["wavenet"])),
-        "log_mel_distance_griffin_lim": float(np.mean(distances["griffin_lim"])),
-    }
-
-
 def _save_preset(model, args, corpus, metrics, train_seconds, argv) -> None:
     fingerprint = hashlib.sha256((Path(corpus) / MANIFEST).read_bytes()).hexdigest()
     command = "python -m tfspeech.recipes.wavenet_slt " + shlex.join(argv if argv is not None else sys.argv[1:])
-    measure = f"{command} (evaluation on the corpus 'test' split, first {args.eval_frames} frames)"
+    data = {"corpus": VOICE, "sentences": args.sentences, "fingerprint": f"sha256:{fingerprint}"}
+    training = {
+        "command": command,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "segment_samples": args.segment_frames * model.hop_length,
+        "wall_time_s": round(train_seconds, 1),
+        "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+    }
+    values = vocoder_evaluation.flat_metrics(metrics)
     folder = zoo.save_preset(
         model,
         PRESET_NAME,
         root=args.zoo,
-        data={"corpus": VOICE, "sentences": args.sentences, "fingerprint": f"sha256:{fingerprint}"},
-        training={
-            "command": command,
-            "steps": args.steps,
-            "batch_size": args.batch_size,
-            "segment_samples": args.segment_frames * model.hop_length,
-            "wall_time_s": round(train_seconds, 1),
-            "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        },
-        metrics={
-            "log_mel_distance": {"value": metrics["log_mel_distance_wavenet"], "command": measure},
-            "log_mel_distance_griffin_lim": {"value": metrics["log_mel_distance_griffin_lim"], "command": measure},
-        },
+        data=data,
+        training=training,
+        metrics={name: {"value": round(value, 4), "command": command} for name, value in values.items()},
+        card=vocoder_evaluation.card(PRESET_NAME, model, metrics, data, training, command),
         overwrite=True,
     )
+    shutil.copyfile(args.run_dir / "evaluation" / vocoder_evaluation.PLOT, folder / vocoder_evaluation.PLOT)
     print(f"saved preset {PRESET_NAME} to {folder}", file=sys.stderr)
 
 

@@ -1,0 +1,77 @@
+"""Vocoder evaluation: the log-mel distance, batched vocoding with padding, figures and files."""
+
+import numpy as np
+import pytest
+
+from tfspeech.audio import MelConfig, log_mel_spectrogram, mulaw_encode
+from tfspeech.data.vocoder_pipeline import VocoderUtterance
+from tfspeech.models.wavenet import WaveNet
+from tfspeech.recipes import vocoder_evaluation
+from tfspeech.recipes.vocoder_evaluation import NATS_PER_DB, log_mel_distance
+
+
+def test_distance_is_rms_over_common_frames():
+    a = np.zeros((5, 3))
+    b = np.full((4, 3), 2.0)
+    assert log_mel_distance(a, b) == pytest.approx(2.0)
+    assert log_mel_distance(b, b) == 0.0
+
+
+def test_top_db_floors_both_below_the_reference_peak():
+    reference = np.array([[0.0, -20.0]])  # peak 0 nats; second bin far below 60 dB (6.9 nats)
+    noisy = np.array([[0.0, -5.0]])  # noise in the quiet bin: above a 60 dB floor, under a 40 dB one
+    assert log_mel_distance(noisy, reference) == pytest.approx(np.sqrt(15.0**2 / 2))
+    assert log_mel_distance(noisy, reference, top_db=60.0) == pytest.approx(
+        np.sqrt((60 * NATS_PER_DB - 5.0) ** 2 / 2))
+    assert log_mel_distance(noisy, reference, top_db=40.0) == 0.0
+
+
+def tone_utterance(uid, samples, config):
+    t = np.arange(samples) / config.sample_rate
+    waveform = (0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    mel = log_mel_spectrogram(waveform, config).numpy()
+    classes = np.full(mel.shape[0] * config.hop_length, int(mulaw_encode(0.0)), np.uint8)
+    classes[:samples] = mulaw_encode(waveform).numpy()
+    return VocoderUtterance(uid, classes, mel, samples, int(mulaw_encode(0.0)))
+
+
+@pytest.fixture(scope="module")
+def tiny_vocoder():
+    # Temperature 0 (argmax) so a row of a batch can be compared with generating it alone.
+    model = WaveNet(residual_channels=4, gate_channels=4, skip_channels=4, layers_per_stack=2, stacks=1,
+                    conditioning_channels=4, mel_config=MelConfig().to_dict(), sampling_temperature=0.0)
+    model.build_from_preset()
+    return model
+
+
+def test_batched_vocoding_cuts_each_utterance_to_its_length(tiny_vocoder):
+    config = MelConfig()
+    utterances = [tone_utterance("long", 3000, config), tone_utterance("short", 1200, config)]
+    audio = vocoder_evaluation.vocode_held_out(tiny_vocoder, utterances, config, max_frames=100)
+    for utterance, waveforms in zip(utterances, audio):
+        assert {len(w) for w in waveforms.values()} == {utterance.num_samples}
+    # Each row of the padded batch equals generating that utterance alone, except for the padded
+    # one's last two frames: the upsampler looks up to two frames ahead (into silence, not zeros).
+    for utterance, waveforms in zip(utterances, audio):
+        alone = tiny_vocoder.generate(utterance.mel, seed=0)[0]
+        exact = utterance.num_samples if utterance.id == "long" else (len(utterance.mel) - 2) * config.hop_length
+        np.testing.assert_array_equal(waveforms["wavenet"][:exact], alone[:exact])
+    # max_frames cuts the audio too.
+    cut = vocoder_evaluation.vocode_held_out(tiny_vocoder, utterances[:1], config, max_frames=4)
+    assert len(cut[0]["griffin_lim"]) == 4 * config.hop_length
+
+
+def test_evaluate_writes_samples_plot_and_scores_the_mulaw_reference_close(tiny_vocoder, tmp_path):
+    config = MelConfig()
+    utterances = [tone_utterance("tone", 4000, config)]
+    figures = vocoder_evaluation.evaluate(tiny_vocoder, utterances, config, max_frames=100, out_dir=tmp_path)
+    assert figures["held_out_utterances"] == 1 and figures["seconds"] == pytest.approx(4000 / 22050, abs=0.01)
+    for system in vocoder_evaluation.SYSTEMS:
+        assert (tmp_path / "samples" / f"tone-{system}.wav").is_file()
+    assert (tmp_path / vocoder_evaluation.PLOT).read_bytes().startswith(b"\x89PNG")
+    top = figures["log_mel_distance_top_db"]
+    # An untrained vocoder is far off; the quantized recording is close within the top 60 dB.
+    assert top["mulaw_reference"] < 0.2 < top["wavenet"]
+    flat = vocoder_evaluation.flat_metrics(figures)
+    assert flat["log_mel_distance_top60db_griffin_lim"] == top["griffin_lim"]
+    assert flat["log_mel_distance_wavenet"] == figures["log_mel_distance"]["wavenet"]
