@@ -115,6 +115,23 @@ def test_one_training_step_lowers_the_loss():
     assert_one_step_lowers_the_loss(model, random_mel(2, frames=4))
 
 
+@pytest.mark.parametrize("output", ["categorical", "logistic_mixture"])
+def test_log_likelihood_is_the_negated_loss_per_sample(output):
+    model = small_wavenet(output_distribution=output, mixtures=3, stacks=1)
+    mel = random_mel(2, frames=4)
+    audio = random_classes(2, 4 * MEL.hop_length)
+    inputs = {"audio": audio, "mel": mel}
+    log_likelihood = model.log_likelihood(inputs).numpy()
+    assert log_likelihood.shape == audio.shape and np.all(log_likelihood <= 0)
+    loss = model.default_compile_args()["loss"](audio, model(inputs)).numpy()
+    np.testing.assert_allclose(-log_likelihood.mean(), loss, rtol=1e-5)
+    # Changing one sample changes its own entry and, through the causal stack, only later ones.
+    changed = audio.copy()
+    changed[0, 10] = (changed[0, 10] + 1) % 32
+    moved = model.log_likelihood({"audio": changed, "mel": mel}).numpy() != log_likelihood
+    assert moved[0, 10] and not moved[0, :10].any() and not moved[1].any()
+
+
 def test_config_and_keras_file_round_trips_give_equal_outputs(vocoder, tmp_path):
     inputs = {"audio": random_classes(2, 40), "mel": random_mel(2, frames=5), "speaker": np.array([0, 1])}
     expected = vocoder(inputs).numpy()

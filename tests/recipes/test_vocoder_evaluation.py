@@ -72,6 +72,10 @@ def test_evaluate_writes_samples_plot_and_scores_the_mulaw_reference_close(tiny_
     top = figures["log_mel_distance_top_db"]
     # An untrained vocoder is far off; the quantized recording is close within the top 60 dB.
     assert top["mulaw_reference"] < 0.2 < top["wavenet"]
+    assert 0 < figures["nll_nats_per_sample"] < np.inf
+    direct = -tiny_vocoder.log_likelihood({"audio": utterances[0].classes[None], "mel": utterances[0].mel[None]})
+    assert figures["nll_nats_per_sample"] == pytest.approx(float(np.mean(direct[0, :4000])), rel=1e-5)
     flat = vocoder_evaluation.flat_metrics(figures)
+    assert flat["held_out_nll_nats_per_sample"] == figures["nll_nats_per_sample"]
     assert flat["log_mel_distance_top60db_griffin_lim"] == top["griffin_lim"]
     assert flat["log_mel_distance_wavenet"] == figures["log_mel_distance"]["wavenet"]

@@ -297,6 +297,17 @@ class WaveNet(keras.Model):
             skips += skip
         return self._head(skips)
 
+    def log_likelihood(self, inputs) -> tf.Tensor:
+        """Log-probability (nats) of every sample of ``inputs["audio"]`` given the samples before
+        it and the conditioning: ``(batch, time)``; inputs as ``call``. Its negated mean is the
+        training loss."""
+        outputs = self(inputs)
+        classes = tf.cast(inputs["audio"], tf.int32)
+        if self.output_distribution == "categorical":
+            log_probs = tf.nn.log_softmax(outputs)
+            return tf.gather(log_probs, classes, axis=-1, batch_dims=2)
+        return mixture_distribution(outputs, self.quantization_channels).log_prob(tf.cast(classes, tf.float32))
+
     def _head(self, skips):
         return self.head_output(tf.nn.relu(self.head_hidden(tf.nn.relu(skips))))
 

@@ -67,6 +67,16 @@ def vocode_held_out(model, utterances, mel_config: MelConfig, max_frames: int, s
     return audio
 
 
+def held_out_nll(model, utterance, max_frames: int) -> float:
+    """Mean negative log-likelihood (nats per sample) of the utterance's first ``max_frames``
+    frames of mu-law audio under the model, teacher forced (its training loss, held out)."""
+    mel = utterance.mel[:max_frames]
+    samples = min(utterance.num_samples, len(mel) * model.hop_length)
+    log_likelihood = model.log_likelihood({"audio": utterance.classes[None, : len(mel) * model.hop_length],
+                                           "mel": mel[None]})
+    return float(-np.mean(log_likelihood[0, :samples]))
+
+
 def _fit(waveform: np.ndarray, length: int) -> np.ndarray:
     """``waveform`` cut or zero-padded to ``length`` samples."""
     return np.pad(waveform[:length], (0, max(0, length - len(waveform))))
@@ -80,6 +90,7 @@ def evaluate(model, utterances, mel_config: MelConfig, *, max_frames: int, out_d
     {system: mean nats}, "log_mel_distance_top_db": {...}, "top_db"}``.
     """
     audio = vocode_held_out(model, utterances, mel_config, max_frames)
+    nll = [held_out_nll(model, u, max_frames) for u in utterances]
     full = {system: [] for system in SYSTEMS}
     top = {system: [] for system in SYSTEMS}
     samples_dir = Path(out_dir) / "samples"
@@ -99,15 +110,18 @@ def evaluate(model, utterances, mel_config: MelConfig, *, max_frames: int, out_d
         "held_out_utterances": len(utterances),
         "seconds": round(sum(len(a["wavenet"]) for a in audio) / mel_config.sample_rate, 2),
         "top_db": TOP_DB,
+        "nll_nats_per_sample": float(np.average(nll, weights=[len(a["wavenet"]) for a in audio])),
         "log_mel_distance": {s: float(np.mean(v)) for s, v in full.items()},
         "log_mel_distance_top_db": {s: float(np.mean(v)) for s, v in top.items()},
     }
 
 
 def flat_metrics(figures: dict) -> dict[str, float]:
-    """``{name: value}`` for ``preset.json``: ``log_mel_distance_<system>`` and ``..._top60db_<system>``."""
+    """``{name: value}`` for ``preset.json``: ``held_out_nll_nats_per_sample``,
+    ``log_mel_distance_<system>`` and ``..._top60db_<system>``."""
     suffix = f"top{figures['top_db']:g}db"
-    metrics = {f"log_mel_distance_{s}": v for s, v in figures["log_mel_distance"].items()}
+    metrics = {"held_out_nll_nats_per_sample": figures["nll_nats_per_sample"]}
+    metrics.update({f"log_mel_distance_{s}": v for s, v in figures["log_mel_distance"].items()})
     metrics.update({f"log_mel_distance_{suffix}_{s}": v for s, v in figures["log_mel_distance_top_db"].items()})
     return metrics
 
@@ -141,6 +155,9 @@ first frames only ({figures['seconds']:.1f} s of audio in all). Log-mel distance
 {rows}
 
 {_reading(full, top, figures['top_db'])}
+
+Teacher forced on the same audio (each sample predicted from the recorded samples before it),
+the negative log-likelihood is {figures['nll_nats_per_sample']:.3f} nats per sample: the training loss, held out.
 
 ![input log-mel, WaveNet and Griffin-Lim spectrograms of a held-out utterance]({PLOT})
 
