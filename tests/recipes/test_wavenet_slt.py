@@ -35,8 +35,8 @@ def corpus(tmp_path):
     return root
 
 
-def run(corpus, run_dir, steps, zoo_dir=None):
-    argv = [
+def run(corpus, run_dir, steps, zoo_dir=None, evaluate=False):
+    argv = ["--evaluate"] * evaluate + [
         "--corpus", str(corpus), "--run-dir", str(run_dir), "--size", "tiny", "--steps", str(steps),
         "--steps-per-epoch", "2", "--batch-size", "2", "--segment-frames", "2",
         "--eval-utterances", "1", "--eval-frames", "6",
@@ -50,6 +50,14 @@ def test_tiny_run_resumes_measures_writes_samples_and_saves_a_preset(corpus, tmp
     first = json.loads((run_dir / wavenet_slt.PROGRESS).read_text())
     assert first["epochs"] == 1 and (run_dir / wavenet_slt.CHECKPOINT).is_file()
     assert not list(run_dir.glob(".partial-*"))
+
+    # --evaluate measures the checkpoint as it is: a preview of the 6-step run, nothing trained.
+    run(corpus, run_dir, steps=6, zoo_dir=tmp_path / "preview", evaluate=True)
+    assert json.loads((run_dir / wavenet_slt.PROGRESS).read_text()) == first
+    preview = zoo.info(wavenet_slt.PRESET_NAME, root=tmp_path / "preview")
+    assert preview["training"]["steps"] == 2 and not preview["training"]["finished"]
+    assert "--evaluate" not in preview["training"]["command"]
+    assert "Preview of a run in progress** (checkpoint at step 2 of 6)" in preview["card"]
     capsys.readouterr()
 
     metrics = run(corpus, run_dir, steps=6, zoo_dir=tmp_path / "zoo")
@@ -66,9 +74,16 @@ def test_tiny_run_resumes_measures_writes_samples_and_saves_a_preset(corpus, tmp
     preset = zoo.info(wavenet_slt.PRESET_NAME, root=tmp_path / "zoo")
     assert preset["training"]["command"].startswith("python -m tfspeech.recipes.wavenet_slt")
     assert preset["training"]["wall_time_s"] == progress["train_seconds"]  # both runs counted
+    assert preset["training"]["steps"] == 6 and preset["training"]["finished"]
+    assert "Preview" not in preset["card"]
     assert preset["metrics"]["log_mel_distance_top60db_wavenet"]["value"] == pytest.approx(
         metrics["log_mel_distance_top_db"]["wavenet"], abs=1e-4)
     folder = tmp_path / "zoo" / wavenet_slt.PRESET_NAME
     assert (folder / "spectrograms.png").is_file() and "Griffin-Lim" in (folder / "CARD.md").read_text()
     model = zoo.load(wavenet_slt.PRESET_NAME, root=tmp_path / "zoo")
     assert model.generate(np.zeros((2, 80), np.float32)).shape == (1, 2 * 256)
+
+
+def test_evaluate_without_a_checkpoint_says_to_train_first(corpus, tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint to evaluate; train first"):
+        run(corpus, tmp_path / "empty-run", steps=2, evaluate=True)

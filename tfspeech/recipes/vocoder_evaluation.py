@@ -135,8 +135,11 @@ def card(name: str, model, figures: dict, data: dict, training: dict, command: s
     rows = "\n".join(f"| {labels[s]} | {full[s]:.3f} | {top[s]:.3f} |" for s in SYSTEMS)
     sample_rate = model.mel_config["sample_rate"]
     receptive_ms = 1000 * model.receptive_field / sample_rate
+    preview = "" if training["finished"] else (
+        f"\n> **Preview of a run in progress** (checkpoint at step {training['steps']:,} of "
+        f"{training['target_steps']:,}), not the finished preset.\n")
     return f"""# {name}
-
+{preview}
 A mel-conditioned WaveNet vocoder: log-mels (`MelConfig()`, the features `tacotron2-slt`
 predicts) in, {sample_rate} Hz audio out, {model.quantization_channels}-level mu-law
 categorical output. {model.stacks} stacks of {model.layers_per_stack} dilated causal layers

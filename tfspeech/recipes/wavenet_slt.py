@@ -12,7 +12,9 @@ spectrogram plot under ``<run-dir>/evaluation``. ``--zoo`` saves the preset and 
 
 The run folder survives a kill: ``checkpoint.keras`` (model and optimizer) and
 ``progress.json`` are replaced atomically after every ``--steps-per-epoch`` steps, and the same
-command resumes from them. TensorBoard logs go to ``<run-dir>/tensorboard``.
+command resumes from them. TensorBoard logs go to ``<run-dir>/tensorboard``. ``--evaluate``
+measures (and with ``--zoo`` saves) the latest checkpoint without training: a preview preset
+while the run is unfinished.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sentences", type=int, default=1000, help="sentences of the built slt corpus")
     parser.add_argument("--run-dir", type=Path, required=True, help="checkpoints, TensorBoard logs, samples")
     parser.add_argument("--size", choices=sorted(SIZES), default="preset")
-    parser.add_argument("--steps", type=int, default=10000, help="total training steps")
+    parser.add_argument("--steps", type=int, default=30000, help="total training steps")
     parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--segment-frames", type=int, default=8, help="mel frames per crop (x hop_length samples)")
@@ -76,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-utterances", type=int, default=16, help="held-out utterances measured and written")
     parser.add_argument("--eval-frames", type=int, default=200, help="mel frames vocoded per held-out utterance")
     parser.add_argument("--zoo", type=Path, help="save the trained preset into this zoo folder")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="do not train: measure the run's latest checkpoint (a preview while the run is "
+                             "unfinished) and, with --zoo, save it")
     return parser
 
 
@@ -93,7 +98,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     model, done, train_seconds = _restore_or_build(args, mel_config)
     epochs = math.ceil(args.steps / args.steps_per_epoch)
-    if done < epochs:
+    if args.evaluate and not done:
+        raise SystemExit(f"{args.run_dir} has no checkpoint to evaluate; train first (the same command "
+                         "without --evaluate)")
+    if done < epochs and not args.evaluate:
         if done:
             print(f"resuming {args.run_dir} at step {done * args.steps_per_epoch}", file=sys.stderr)
         train = load_utterances(corpus, "train", mel_config, model.quantization_channels)
@@ -115,7 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
                 TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
             ],
         )
-        train_seconds = json.loads((args.run_dir / PROGRESS).read_text())["train_seconds"]
+        progress = json.loads((args.run_dir / PROGRESS).read_text())
+        done, train_seconds = progress["epochs"], progress["train_seconds"]
 
     held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[: args.eval_utterances]
     evaluation_dir = args.run_dir / "evaluation"
@@ -124,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
     (evaluation_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps(metrics, indent=2))
     if args.zoo is not None:
-        _save_preset(model, args, corpus, metrics, train_seconds, argv)
+        _save_preset(model, args, corpus, metrics, done * args.steps_per_epoch, train_seconds, argv)
     return metrics
 
 
@@ -188,13 +197,17 @@ class TqdmProgress(keras.callbacks.Callback):
         self.bar.close()
 
 
-def _save_preset(model, args, corpus, metrics, train_seconds, argv) -> None:
+def _save_preset(model, args, corpus, metrics, trained_steps, train_seconds, argv) -> None:
     fingerprint = hashlib.sha256((Path(corpus) / MANIFEST).read_bytes()).hexdigest()
-    command = "python -m tfspeech.recipes.wavenet_slt " + shlex.join(argv if argv is not None else sys.argv[1:])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    command = "python -m tfspeech.recipes.wavenet_slt " + shlex.join(argv)
+    train_command = "python -m tfspeech.recipes.wavenet_slt " + shlex.join(a for a in argv if a != "--evaluate")
     data = {"corpus": VOICE, "sentences": args.sentences, "fingerprint": f"sha256:{fingerprint}"}
     training = {
-        "command": command,
-        "steps": args.steps,
+        "command": train_command,
+        "steps": trained_steps,
+        "target_steps": args.steps,
+        "finished": trained_steps >= args.steps,
         "batch_size": args.batch_size,
         "segment_samples": args.segment_frames * model.hop_length,
         "wall_time_s": round(train_seconds, 1),
