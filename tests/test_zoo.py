@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -94,6 +95,19 @@ def test_round_trip_gives_identical_outputs_and_a_compiled_model(root, features)
     assert preset["class"] == "tfspeech_test_zoo>TinyNet"
     weights = folder / preset["weights"]["file"]
     assert preset["weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_a_trained_model_is_saved_without_its_optimizer_state(root, features):
+    trained = tiny_net(features)
+    trained.compile(**trained.default_compile_args())
+    trained.fit(features, np.ones((4, 2), "float32"), epochs=2, verbose=0)
+    assert trained.optimizer.variables
+    weights = zoo.save_preset(trained, "trained", root=root, **RECORD) / zoo.WEIGHTS_FILE
+    plain = zoo.save_preset(tiny_net(features), "plain", root=root, **RECORD) / zoo.WEIGHTS_FILE
+    with h5py.File(weights) as saved:
+        assert "optimizer" not in saved
+    assert weights.stat().st_size == plain.stat().st_size
+    np.testing.assert_array_equal(zoo.load("trained", root=root)(features), trained(features))
 
 
 def test_expect_refuses_a_preset_of_another_class(root, features):

@@ -168,7 +168,7 @@ def save_preset(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        model.save_weights(staging / WEIGHTS_FILE)
+        _without_optimizer(model).save_weights(staging / WEIGHTS_FILE)
         _check_size((staging / WEIGHTS_FILE).stat().st_size, WEIGHTS_FILE)
         preset = {
             "name": name,
@@ -262,6 +262,18 @@ def _model_class(preset: Mapping) -> type:
             "@keras.saving.register_keras_serializable)."
         )
     return cls
+
+
+def _without_optimizer(model: keras.Model) -> keras.Model:
+    """``model``, or a copy with the same weights and no optimizer when it has optimizer state:
+    ``save_weights`` would store the optimizer's slots too (tripling an Adam model's file)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not optimizer.variables:
+        return model
+    copy = type(model).from_config(model.get_config())
+    _build(copy, model.get_build_config())
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _build(model: keras.Model, build_config) -> None:
