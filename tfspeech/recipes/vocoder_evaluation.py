@@ -5,8 +5,8 @@ For each held-out utterance the log-mels (the vocoder's input) become audio thre
 ``mulaw_reference`` (the recording itself, mu-law quantized as the model hears it: what a
 perfect vocoder with the model's quantization would produce). Each is scored by the log-mel
 distance to the input log-mels, over the full range and over the top ``TOP_DB`` dB of each
-utterance; WAVs of all three and of the recording are written for listening, and a PNG shows
-the spectrograms side by side.
+utterance, and by the teacher-forced likelihood of the recording under the model. WAVs of all
+three are written for listening, and a PNG shows the spectrograms side by side.
 """
 
 from __future__ import annotations
@@ -94,16 +94,16 @@ def evaluate(model, utterances, mel_config: MelConfig, *, max_frames: int, out_d
     full = {system: [] for system in SYSTEMS}
     top = {system: [] for system in SYSTEMS}
     samples_dir = Path(out_dir) / "samples"
-    for utterance, waveforms in zip(utterances, audio):
+    pictures = [utterances[0].mel[:max_frames].T]
+    for index, (utterance, waveforms) in enumerate(zip(utterances, audio)):
         reference = utterance.mel[:max_frames]
         for system, waveform in waveforms.items():
             save(samples_dir / f"{utterance.id}-{system}.wav", np.clip(waveform, -1, 1), mel_config.sample_rate)
             log_mel = log_mel_spectrogram(np.asarray(waveform, np.float32), mel_config).numpy()
             full[system].append(log_mel_distance(log_mel, reference))
             top[system].append(log_mel_distance(log_mel, reference, TOP_DB))
-    first = audio[0]
-    pictures = [utterances[0].mel[:max_frames].T] + [
-        log_mel_spectrogram(np.asarray(first[s], np.float32), mel_config).numpy().T for s in ("wavenet", "griffin_lim")]
+            if index == 0 and system in ("wavenet", "griffin_lim"):
+                pictures.append(log_mel.T)
     (Path(out_dir) / PLOT).write_bytes(matrix_png(
         pictures, [f"{utterances[0].id}: input log-mel", "WaveNet", "Griffin-Lim"], "frame", "mel band"))
     return {
@@ -164,7 +164,7 @@ the negative log-likelihood is {figures['nll_nats_per_sample']:.3f} nats per sam
 
 ![input log-mel, WaveNet and Griffin-Lim spectrograms of a held-out utterance]({PLOT})
 
-Listening samples (WAV, recording / mu-law reference / WaveNet / Griffin-Lim per utterance)
+Listening samples (WAV per utterance: the mu-law recording, WaveNet, Griffin-Lim)
 are written by the measuring command below into `<run-dir>/evaluation/samples/`; they are not committed.
 
 Measured by: `{command}`
