@@ -46,6 +46,7 @@ PRESET_NAME = "wavenet-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
 CHECKPOINT = "checkpoint.keras"
 PROGRESS = "progress.json"
+EVALUATION = "evaluation"  # <run-dir>/evaluation: figures, listening samples, plot
 
 # Model sizes. "preset": 2 stacks of 10 layers (receptive field 2,047 samples, 93 ms at
 # 22,050 Hz); "tiny": for tests and smoke runs.
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
         done, train_seconds = progress["epochs"], progress["train_seconds"]
 
     held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[: args.eval_utterances]
-    evaluation_dir = args.run_dir / "evaluation"
+    evaluation_dir = args.run_dir / EVALUATION
     metrics = vocoder_evaluation.evaluate(model, held_out, mel_config, max_frames=args.eval_frames,
                                           out_dir=evaluation_dir)
     (evaluation_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -224,7 +225,7 @@ def _save_preset(model, args, corpus, metrics, trained_steps, train_seconds, arg
         card=vocoder_evaluation.card(PRESET_NAME, model, metrics, data, training, command),
         overwrite=True,
     )
-    shutil.copyfile(args.run_dir / "evaluation" / vocoder_evaluation.PLOT, folder / vocoder_evaluation.PLOT)
+    shutil.copyfile(args.run_dir / EVALUATION / vocoder_evaluation.PLOT, folder / vocoder_evaluation.PLOT)
     print(f"saved preset {PRESET_NAME} to {folder}", file=sys.stderr)
 
 
