@@ -4,8 +4,9 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
-from tfspeech.recipes.callbacks import TrainingClock
+from tfspeech.recipes.callbacks import LateExponentialDecay, TrainingClock, late_decay
 
 
 def _fit(clock, epochs):
@@ -22,3 +23,39 @@ def test_time_limit_stops_and_timing_accumulates(tmp_path, capsys):
     first = json.loads(path.read_text())["train_s"]
     _fit(TrainingClock(path, max_minutes=None, resume_command="x"), epochs=3)
     assert json.loads(path.read_text())["train_s"] > first > 0
+
+
+def test_late_decay_holds_then_reaches_the_final_ratio():
+    schedule = LateExponentialDecay(1e-3, total_steps=1000, steps_per_epoch=100, start=0.6, final_ratio=0.1)
+    rates = [schedule(epoch) for epoch in range(11)]
+    assert rates[:7] == [1e-3] * 7  # steps 0 .. 600
+    assert np.all(np.diff(rates[6:]) < 0)
+    np.testing.assert_allclose(rates[8], 1e-3 * 0.1 ** 0.5)  # halfway through the decay, in log scale
+    np.testing.assert_allclose(rates[10], 1e-4)
+    assert schedule(50) == rates[10]  # past the end: held at the final rate
+
+
+def test_late_decay_resumed_run_follows_the_unbroken_schedule(tmp_path):
+    def fit(epochs, backup):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+        callbacks = [late_decay(1e-2, total_steps=12, steps_per_epoch=2, start=0.5)]
+        if backup:
+            callbacks.append(keras.callbacks.BackupAndRestore(str(tmp_path), delete_checkpoint=False))
+        history = model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=4, epochs=epochs, callbacks=callbacks,
+                            verbose=0)
+        return history.history["learning_rate"], float(model.optimizer.learning_rate.numpy())
+
+    unbroken, final = fit(6, backup=False)
+    first, _ = fit(3, backup=True)
+    resumed, resumed_final = fit(6, backup=True)  # restores after epoch 3, runs epochs 4..6
+    np.testing.assert_allclose(first + resumed, unbroken)
+    np.testing.assert_allclose(resumed_final, final)
+    np.testing.assert_allclose(unbroken[-1], 1e-2 * 0.1 ** (4 / 6), rtol=1e-6)
+
+
+def test_late_decay_refuses_bad_fractions():
+    with pytest.raises(ValueError, match="fraction"):
+        LateExponentialDecay(1e-3, total_steps=10, steps_per_epoch=1, start=1.0)
+    with pytest.raises(ValueError, match="final_ratio"):
+        LateExponentialDecay(1e-3, total_steps=10, steps_per_epoch=1, final_ratio=0.0)

@@ -78,7 +78,8 @@ def test_figures_and_a_loadable_preset_of_an_untrained_model(corpus, tmp_path):
 
     figures["checkpoint"] = {"finished": True, "source": "model.keras", "steps": 0}
     record = {**RunRecord(tmp_path / "training.json", RECIPE, corpus, 2, 1, "default",
-                          tts_training.make_strategy("default")).record, "steps": 0, "wall_time_s": 1.5}
+                          tts_training.make_strategy("default"), target_steps=2).record,
+              "steps": 0, "wall_time_s": 1.5}
     folder = tts_evaluation.write_preset(RECIPE, model, figures, record, tmp_path / "zoo", command="measure it",
                                          plots_dir=tmp_path / "evaluation")
     preset = json.loads((folder / "preset.json").read_text())

@@ -7,6 +7,39 @@ from pathlib import Path
 import keras
 
 
+class LateExponentialDecay:
+    """Learning rate per epoch: ``initial`` until ``start`` (a fraction of ``total_steps``),
+    then exponential decay to ``final_ratio * initial`` at ``total_steps``.
+
+    A function of the epoch index alone (epochs of ``steps_per_epoch`` steps, the rate held
+    for each epoch), so a run resumed from any checkpoint follows the same schedule as an
+    unbroken one. Use it through :func:`late_decay`.
+    """
+
+    def __init__(self, initial: float, *, total_steps: int, steps_per_epoch: int, start: float = 0.6,
+                 final_ratio: float = 0.1):
+        if not 0.0 <= start < 1.0:
+            raise ValueError(f"the decay starts at a fraction of the run in [0, 1), got {start}")
+        if not 0.0 < final_ratio <= 1.0:
+            raise ValueError(f"final_ratio must be in (0, 1], got {final_ratio}")
+        self.initial, self.final_ratio = float(initial), float(final_ratio)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.start_step, self.total_steps = start * total_steps, int(total_steps)
+
+    def __call__(self, epoch: int, learning_rate=None) -> float:
+        step = epoch * self.steps_per_epoch
+        progress = max(0.0, step - self.start_step) / max(1.0, self.total_steps - self.start_step)
+        return self.initial * self.final_ratio ** min(progress, 1.0)
+
+
+def late_decay(initial: float, *, total_steps: int, steps_per_epoch: int, start: float = 0.6,
+               final_ratio: float = 0.1) -> keras.callbacks.LearningRateScheduler:
+    """The callback that sets the optimizer's rate from :class:`LateExponentialDecay` at the
+    start of every epoch (and logs it as ``learning_rate``)."""
+    return keras.callbacks.LearningRateScheduler(LateExponentialDecay(
+        initial, total_steps=total_steps, steps_per_epoch=steps_per_epoch, start=start, final_ratio=final_ratio))
+
+
 class TrainingClock(keras.callbacks.Callback):
     """Adds each epoch's wall time to ``timing.json`` (over resumed runs too) and stops
     training after ``max_minutes`` of this run; the message names ``resume_command``."""

@@ -3,6 +3,10 @@
 A recipe fixes a preset's model config, voice and schedule; this module turns it into a
 ``model.fit`` run on the ``tfspeech.data.tts_pipeline`` batches of a built corpus:
 
+- scheduled: Adam at the model's ``learning_rate`` for the first 60% of the steps, then
+  decayed exponentially to a tenth of it at the last step (``Recipe.decay_start``,
+  ``Recipe.decay_to``; set per checkpoint interval from the interval's index, so a resumed
+  run follows the same schedule);
 - resumable: training is cut into "epochs" of ``--checkpoint-every`` steps, each ending in
   a ``keras.callbacks.BackupAndRestore`` checkpoint (weights, optimizer, epoch), so a
   killed run, started again with the same command, loses at most one interval; a finished
@@ -42,6 +46,7 @@ from tfspeech.data.corpus import build_corpus, default_cache_dir
 from tfspeech.data.layout import MANIFEST, read_corpus
 from tfspeech.data.tts_pipeline import tts_dataset
 from tfspeech.plots import matrix_png
+from tfspeech.recipes.callbacks import late_decay
 from tfspeech.text import TextEncoder
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -60,6 +65,8 @@ class Recipe:
     batch_size: int
     checkpoint_every: int
     linear: bool = False  # Tacotron's linear-spectrogram targets
+    decay_start: float = 0.6  # learning-rate decay starts at this fraction of the steps
+    decay_to: float = 0.1  # ... and reaches this fraction of the initial rate at the end
 
     def build_model(self) -> keras.Model:
         model = self.model_class(**self.config)
@@ -145,10 +152,12 @@ def train(recipe: Recipe, corpus_dir, out_dir, *, steps: int, batch_size: int, c
     image_batch = next(iter((validation or train_data).take(1)))
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out_dir / "backup"), save_freq="epoch", delete_checkpoint=False),
+        late_decay(model.learning_rate, total_steps=epochs * checkpoint_every, steps_per_epoch=checkpoint_every,
+                   start=recipe.decay_start, final_ratio=recipe.decay_to),
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq=max(1, min(50, checkpoint_every))),
         AlignmentImages(out_dir / "logs" / "images", image_batch),
         RunRecord(out_dir / "training.json", recipe, corpus_dir, batch_size, checkpoint_every, strategy,
-                  distribution),
+                  distribution, target_steps=epochs * checkpoint_every),
         keras.callbacks.TerminateOnNaN(),
     ]
     model.fit(train_data.repeat(), epochs=epochs, steps_per_epoch=checkpoint_every, callbacks=callbacks,
@@ -212,9 +221,11 @@ class AlignmentImages(keras.callbacks.Callback):
 
 
 class RunRecord(keras.callbacks.Callback):
-    """Writes ``training.json`` at every epoch end: steps so far, cumulative wall time, last logs."""
+    """Writes ``training.json`` at every epoch end: steps so far, cumulative wall time, last logs,
+    and the command of the whole run (its ``--steps`` is the target, which the schedule depends on)."""
 
-    def __init__(self, path, recipe: Recipe, corpus_dir: Path, batch_size, checkpoint_every, strategy, distribution):
+    def __init__(self, path, recipe: Recipe, corpus_dir: Path, batch_size, checkpoint_every, strategy, distribution,
+                 *, target_steps: int):
         super().__init__()
         self.path = Path(path)
         earlier = json.loads(self.path.read_text()) if self.path.is_file() else {}
@@ -222,7 +233,7 @@ class RunRecord(keras.callbacks.Callback):
         self.record = {
             "preset": recipe.preset,
             "command": f"python -m {recipe.module} --corpus <{corpus_dir.name}> --batch-size {batch_size} "
-                       f"--checkpoint-every {checkpoint_every} --strategy {strategy}",
+                       f"--checkpoint-every {checkpoint_every} --strategy {strategy} --steps {target_steps}",
             "batch_size": batch_size,
             "data": {"corpus": corpus_dir.name, "voice": recipe.voice, "fingerprint": corpus_fingerprint(corpus_dir)},
             "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
@@ -238,7 +249,6 @@ class RunRecord(keras.callbacks.Callback):
         record = {**self.record, "steps": steps,
                   "wall_time_s": round(self.previous_wall_time + time.monotonic() - self.start, 1),
                   "logs": {k: float(v) for k, v in (logs or {}).items()}}
-        record["command"] = f"{self.record['command']} --steps {steps}"
         partial = self.path.with_name(f".{self.path.name}.partial")
         partial.write_text(json.dumps(record, indent=1) + "\n")
         os.replace(partial, self.path)

@@ -12,7 +12,8 @@ spectrogram plot under ``<run-dir>/evaluation``. ``--zoo`` saves the preset and 
 
 The run folder survives a kill: ``checkpoint.keras`` (model and optimizer) and
 ``progress.json`` are replaced atomically after every ``--steps-per-epoch`` steps, and the same
-command resumes from them. TensorBoard logs go to ``<run-dir>/tensorboard``. ``--evaluate``
+command resumes from them. Adam's rate is ``--learning-rate`` for the first 60% of the steps,
+then decays exponentially to a tenth of it at the last step. TensorBoard logs go to ``<run-dir>/tensorboard``. ``--evaluate``
 measures (and with ``--zoo`` saves) the latest checkpoint without training: a preview preset
 while the run is unfinished.
 """
@@ -41,6 +42,7 @@ from tfspeech.data.layout import MANIFEST
 from tfspeech.data.vocoder_pipeline import load_utterances, vocoder_dataset
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.recipes import vocoder_evaluation
+from tfspeech.recipes.callbacks import late_decay
 
 PRESET_NAME = "wavenet-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--segment-frames", type=int, default=8, help="mel frames per crop (x hop_length samples)")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="Adam's rate for the first 60%% of the steps, decayed to a tenth at the end")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-utterances", type=int, default=16, help="held-out utterances measured and written")
     parser.add_argument("--eval-frames", type=int, default=200, help="mel frames vocoded per held-out utterance")
@@ -119,6 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
             shuffle=False,  # the crops are random already
             verbose=0,
             callbacks=[
+                late_decay(args.learning_rate, total_steps=epochs * args.steps_per_epoch,
+                           steps_per_epoch=args.steps_per_epoch),
                 AtomicCheckpoint(args.run_dir, args.steps_per_epoch, train_seconds),
                 keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard"), update_freq=50),
                 TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
@@ -210,6 +215,7 @@ def _save_preset(model, args, corpus, metrics, trained_steps, train_seconds, arg
         "target_steps": args.steps,
         "finished": trained_steps >= args.steps,
         "batch_size": args.batch_size,
+        "learning_rate": f"{args.learning_rate:g}, decayed exponentially from 60% of the steps to a tenth",
         "segment_samples": args.segment_frames * model.hop_length,
         "wall_time_s": round(train_seconds, 1),
         "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores",
