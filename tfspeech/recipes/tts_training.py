@@ -4,9 +4,8 @@ A recipe fixes a preset's model config, voice and schedule; this module turns it
 ``model.fit`` run on the ``tfspeech.data.tts_pipeline`` batches of a built corpus:
 
 - scheduled: Adam at the model's ``learning_rate`` for the first 60% of the steps, then
-  decayed exponentially to a tenth of it at the last step (``Recipe.decay_start``,
-  ``Recipe.decay_to``; set per checkpoint interval from the interval's index, so a resumed
-  run follows the same schedule);
+  decayed exponentially to a tenth of it at the last step (``callbacks.late_decay``; set per
+  checkpoint interval from the interval's index, so a resumed run follows the same schedule);
 - resumable: training is cut into "epochs" of ``--checkpoint-every`` steps, each ending in
   a ``keras.callbacks.BackupAndRestore`` checkpoint (weights, optimizer, epoch), so a
   killed run, started again with the same command, loses at most one interval; a finished
@@ -65,8 +64,6 @@ class Recipe:
     batch_size: int
     checkpoint_every: int
     linear: bool = False  # Tacotron's linear-spectrogram targets
-    decay_start: float = 0.6  # learning-rate decay starts at this fraction of the steps
-    decay_to: float = 0.1  # ... and reaches this fraction of the initial rate at the end
 
     def build_model(self) -> keras.Model:
         model = self.model_class(**self.config)
@@ -152,8 +149,7 @@ def train(recipe: Recipe, corpus_dir, out_dir, *, steps: int, batch_size: int, c
     image_batch = next(iter((validation or train_data).take(1)))
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out_dir / "backup"), save_freq="epoch", delete_checkpoint=False),
-        late_decay(model.learning_rate, total_steps=epochs * checkpoint_every, steps_per_epoch=checkpoint_every,
-                   start=recipe.decay_start, final_ratio=recipe.decay_to),
+        late_decay(model.learning_rate, total_steps=epochs * checkpoint_every, steps_per_epoch=checkpoint_every),
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq=max(1, min(50, checkpoint_every))),
         AlignmentImages(out_dir / "logs" / "images", image_batch),
         RunRecord(out_dir / "training.json", recipe, corpus_dir, batch_size, checkpoint_every, strategy,

@@ -13,9 +13,9 @@ spectrogram plot under ``<run-dir>/evaluation``. ``--zoo`` saves the preset and 
 The run folder survives a kill: ``checkpoint.keras`` (model and optimizer) and
 ``progress.json`` are replaced atomically after every ``--steps-per-epoch`` steps, and the same
 command resumes from them. Adam's rate is ``--learning-rate`` for the first 60% of the steps,
-then decays exponentially to a tenth of it at the last step. TensorBoard logs go to ``<run-dir>/tensorboard``. ``--evaluate``
-measures (and with ``--zoo`` saves) the latest checkpoint without training: a preview preset
-while the run is unfinished.
+then decays exponentially to a tenth of it at the last step. TensorBoard logs go to
+``<run-dir>/tensorboard``. ``--evaluate`` measures (and with ``--zoo`` saves) the latest
+checkpoint without training: a preview preset while the run is unfinished.
 """
 
 from __future__ import annotations
