@@ -83,7 +83,9 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
                         help=f"a built corpus folder (default: build one with every WordNet sentence for "
                              f"{recipe.voice}, cached; with --evaluate, the run's own)")
     parser.add_argument("--out", type=Path, help=f"run folder (default: <cache>/runs/{recipe.preset})")
-    parser.add_argument("--steps", type=int, default=recipe.steps, help="optimizer steps (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=recipe.steps,
+                        help="optimizer steps; the learning rate decays to a tenth over the last 40%% "
+                             "(default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=recipe.batch_size,
                         help="global batch size (default: %(default)s)")
     parser.add_argument("--checkpoint-every", type=int, default=recipe.checkpoint_every,
