@@ -1,11 +1,11 @@
 """Recipe of the ``tacotron-slt`` preset: Tacotron on the Festival HTS slt voice, character input.
 
-    python -m tfspeech.recipes.tacotron_slt --corpus <built corpus> --steps 15000
+    python -m tfspeech.recipes.tacotron_slt --corpus <built corpus> --steps 6000
 
 Sized for CPU training and the zoo's 15 MB weight limit (3.3 M parameters): the paper's
 layout (content attention, r = 2, residual GRU decoder, post-CBHG to a linear
 spectrogram) with conv banks of width 1..8 and 64 channels, and the guided-attention loss.
-15,000 steps (≈1.2 s each on 2 CPU cores: 5 h), the last 40% with a decaying learning rate.
+6,000 steps (≈1.3 s each on 2 CPU cores: 2.2 h), the last 40% with a decaying learning rate.
 """
 
 import sys
@@ -47,7 +47,7 @@ CONFIG = {
 RECIPE = tts_training.Recipe(
     preset="tacotron-slt", module="tfspeech.recipes.tacotron_slt",
     model_class=Tacotron, config=CONFIG, voice="festival:cmu_us_slt_arctic_hts",
-    steps=15000, batch_size=16, checkpoint_every=250, linear=True)
+    steps=6000, batch_size=16, checkpoint_every=250, linear=True)
 
 
 def main(argv=None) -> int:
