@@ -1,8 +1,9 @@
 """Every shipped text-to-speech preset loads and speaks unseen sentences intelligibly.
 
 The sentences come from the test split of the presets' corpus (the examples in their cards),
-and the ``ctc-multivoice`` recognizer scores the Griffin-Lim audio. Noise or a broken
-front end scores a CER near 1; the cards report 0.16-0.3 over 64 sentences.
+and the ``ctc-multivoice`` recognizer scores the Griffin-Lim audio. On these three sentences
+tacotron2-slt scores a CER of 0.18 and tacotron-slt 0.45 (their cards: 0.16 and 0.41 over 64);
+noise or a broken front end scores near 1, tacotron-slt's step-1,250 checkpoint 0.71.
 """
 
 import json
@@ -23,7 +24,7 @@ HELD_OUT = [
     "They pick up our trash twice a week.",
     "It was common practice to lead off the young ones and teach them bad habits.",
 ]
-MAX_CER = 0.45
+MAX_CER = 0.6
 
 
 def test_the_default_preset_is_shipped():
