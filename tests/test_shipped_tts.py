@@ -6,19 +6,15 @@ tacotron2-slt scores a CER of 0.18 and tacotron-slt 0.45 (their cards: 0.16 and 
 noise or a broken front end scores near 1, tacotron-slt's step-1,250 checkpoint 0.71.
 """
 
-import json
-from pathlib import Path
-
 import pytest
 
+from tfspeech import zoo
 from tfspeech.metrics import intelligibility
 from tfspeech.synthesis import synthesize
 
-ZOO = Path(__file__).resolve().parent.parent / "zoo"
 TTS_CLASSES = {"tfspeech>Tacotron", "tfspeech>Tacotron2"}
-SHIPPED_TTS = sorted(
-    path.parent.name for path in ZOO.glob("*/preset.json") if json.loads(path.read_text())["class"] in TTS_CLASSES
-)
+SHIPPED = zoo.roots()[-1]
+SHIPPED_TTS = [name for name in zoo.list(SHIPPED) if zoo.info(name, SHIPPED)["class"] in TTS_CLASSES]
 HELD_OUT = [
     "I have an exam next week, I must hit the books now.",
     "They pick up our trash twice a week.",
