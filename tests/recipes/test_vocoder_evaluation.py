@@ -1,9 +1,12 @@
-"""Vocoder evaluation: the log-mel distance, batched vocoding with padding, figures and files."""
+"""Vocoder evaluation: the log-mel distance, batched vocoding with padding, the CER, figures, files, card."""
+
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
-from tfspeech.audio import MelConfig, log_mel_spectrogram, mulaw_encode
+from tfspeech.audio import MelConfig, load, log_mel_spectrogram, mulaw_encode
 from tfspeech.data.vocoder_pipeline import VocoderUtterance
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.recipes import vocoder_evaluation
@@ -79,3 +82,58 @@ def test_evaluate_writes_samples_plot_and_scores_the_mulaw_reference_close(tiny_
     assert flat["held_out_nll_nats_per_sample"] == figures["nll_nats_per_sample"]
     assert flat["log_mel_distance_top60db_griffin_lim"] == top["griffin_lim"]
     assert flat["log_mel_distance_wavenet"] == figures["log_mel_distance"]["wavenet"]
+
+
+def speech_utterance(uid, text, config, tmp_path):
+    """An espeak-ng sentence as a held-out ``VocoderUtterance`` (its mels computed as the corpus does)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (make debian-packages)")
+    path = tmp_path / f"{uid}.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), text], check=True)
+    waveform, _ = load(path, sample_rate=config.sample_rate)
+    mel = log_mel_spectrogram(waveform, config).numpy()
+    classes = np.full(mel.shape[0] * config.hop_length, int(mulaw_encode(0.0)), np.uint8)
+    classes[: waveform.size] = mulaw_encode(waveform).numpy()
+    return VocoderUtterance(uid, classes, mel, waveform.size, int(mulaw_encode(0.0)))
+
+
+def test_cer_hears_the_recording_and_griffin_lim_but_not_an_untrained_vocoder(tiny_vocoder, tmp_path):
+    config = MelConfig()
+    text = "Put the book on the table."
+    utterances = [speech_utterance("book", text, config, tmp_path)]
+    figures = vocoder_evaluation.evaluate(tiny_vocoder, utterances, config, out_dir=tmp_path, texts=[text])
+    cer = figures["cer"]
+    assert set(cer) == set(vocoder_evaluation.SYSTEMS)
+    assert cer["mulaw_reference"] < 0.3 and cer["griffin_lim"] < 0.3  # seen: 0.08 and 0.12
+    # An untrained WaveNet says nothing (seen: 0.68 and 0.76, letters that match by chance).
+    assert cer["wavenet"] > max(cer["mulaw_reference"], cer["griffin_lim"]) + 0.3
+    assert figures["max_frames"] is None
+    assert vocoder_evaluation.flat_metrics(figures)["cer_griffin_lim"] == cer["griffin_lim"]
+
+    card = vocoder_evaluation.card("wavenet-test", tiny_vocoder, figures, DATA, TRAINING, "python -m x")
+    assert "| CER (`ctc-multivoice`) |" in card and "whole utterances" in card
+    assert f"| {cer['griffin_lim']:.3f} |" in card
+    assert "less intelligible than Griffin-Lim's" in card
+
+
+def test_cer_refuses_utterances_cut_short(tiny_vocoder, tmp_path):
+    config = MelConfig()
+    utterances = [tone_utterance("tone", 4000, config)]
+    with pytest.raises(ValueError, match="the CER needs whole utterances"):
+        vocoder_evaluation.evaluate(tiny_vocoder, utterances, config, max_frames=5, out_dir=tmp_path,
+                                    texts=["a tone"])
+    with pytest.raises(ValueError, match="one text each"):
+        vocoder_evaluation.evaluate(tiny_vocoder, utterances, config, out_dir=tmp_path, texts=[])
+
+
+def test_card_without_texts_has_no_cer_column(tiny_vocoder, tmp_path):
+    config = MelConfig()
+    figures = vocoder_evaluation.evaluate(tiny_vocoder, [tone_utterance("tone", 4000, config)], config,
+                                          max_frames=10, out_dir=tmp_path)
+    card = vocoder_evaluation.card("wavenet-test", tiny_vocoder, figures, DATA, TRAINING, "python -m x")
+    assert "CER" not in card and "their first 10 frames only" in card
+
+
+DATA = {"corpus": "espeak-ng", "sentences": 1, "fingerprint": "sha256:0"}
+TRAINING = {"command": "python -m x", "steps": 1, "target_steps": 1, "finished": True, "batch_size": 1,
+            "segment_samples": 256, "wall_time_s": 1.0, "hardware": "test"}

@@ -35,12 +35,11 @@ def corpus(tmp_path):
     return root
 
 
-def run(corpus, run_dir, steps, zoo_dir=None, evaluate=False):
+def run(corpus, run_dir, steps, zoo_dir=None, evaluate=False, eval_frames=6):
     argv = ["--evaluate"] * evaluate + [
         "--corpus", str(corpus), "--run-dir", str(run_dir), "--size", "tiny", "--steps", str(steps),
-        "--steps-per-epoch", "2", "--batch-size", "2", "--segment-frames", "2",
-        "--eval-utterances", "1", "--eval-frames", "6",
-    ]
+        "--steps-per-epoch", "2", "--batch-size", "2", "--segment-frames", "2", "--eval-utterances", "1",
+    ] + (["--eval-frames", str(eval_frames)] if eval_frames else [])
     return wavenet_slt.main(argv + (["--zoo", str(zoo_dir)] if zoo_dir else []))
 
 
@@ -87,3 +86,14 @@ def test_tiny_run_resumes_measures_writes_samples_and_saves_a_preset(corpus, tmp
 def test_evaluate_without_a_checkpoint_says_to_train_first(corpus, tmp_path):
     with pytest.raises(SystemExit, match="no checkpoint to evaluate; train first"):
         run(corpus, tmp_path / "empty-run", steps=2, evaluate=True)
+
+
+def test_whole_utterance_evaluation_measures_the_cer(corpus, tmp_path):
+    run_dir = tmp_path / "run"
+    run(corpus, run_dir, steps=2)
+    metrics = run(corpus, run_dir, steps=2, zoo_dir=tmp_path / "zoo", evaluate=True, eval_frames=None)
+    assert set(metrics["cer"]) == {"wavenet", "griffin_lim", "mulaw_reference"}
+    assert metrics["max_frames"] is None
+    preset = zoo.info(wavenet_slt.PRESET_NAME, root=tmp_path / "zoo")
+    assert preset["metrics"]["cer_wavenet"]["value"] == pytest.approx(metrics["cer"]["wavenet"], abs=1e-4)
+    assert "| CER (`ctc-multivoice`) |" in preset["card"]

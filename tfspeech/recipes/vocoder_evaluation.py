@@ -5,7 +5,10 @@ For each held-out utterance the log-mels (the vocoder's input) become audio thre
 ``mulaw_reference`` (the recording itself, mu-law quantized as the model hears it: what a
 perfect vocoder with the model's quantization would produce). Each is scored by the log-mel
 distance to the input log-mels, over the full range and over the top ``TOP_DB`` dB of each
-utterance, and by the teacher-forced likelihood of the recording under the model. WAVs of all
+utterance, by the teacher-forced likelihood of the recording under the model and, given the
+utterances' texts, by intelligibility: the character error rate of the ``ctc-multivoice``
+recognizer on each system's audio. The log-mel distance favours Griffin-Lim, which fits the
+magnitudes it is scored against; the CER asks what a listener needs, the words. WAVs of all
 three are written for listening, and a PNG shows the spectrograms side by side.
 """
 
@@ -17,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tfspeech.audio import MelConfig, griffin_lim, log_mel_spectrogram, mel_to_magnitude, mulaw_decode, save
+from tfspeech.metrics import intelligibility
 from tfspeech.plots import matrix_png
 
 SYSTEMS = ("wavenet", "griffin_lim", "mulaw_reference")
@@ -40,8 +44,9 @@ def log_mel_distance(log_mel, reference, top_db: float | None = None) -> float:
     return float(np.sqrt(np.mean((log_mel - reference) ** 2)))
 
 
-def vocode_held_out(model, utterances, mel_config: MelConfig, max_frames: int, seed: int = 0) -> list[dict]:
-    """``[{system: waveform}]`` per utterance (its first ``max_frames`` frames), all of its length.
+def vocode_held_out(model, utterances, mel_config: MelConfig, max_frames: int | None = None,
+                    seed: int = 0) -> list[dict]:
+    """``[{system: waveform}]`` per utterance (its first ``max_frames`` frames; None: all), all of its length.
 
     WaveNet generates every utterance in one batch (shorter mels padded with silence, the
     padding's samples cut off afterwards)."""
@@ -67,9 +72,9 @@ def vocode_held_out(model, utterances, mel_config: MelConfig, max_frames: int, s
     return audio
 
 
-def held_out_nll(model, utterance, max_frames: int) -> float:
+def held_out_nll(model, utterance, max_frames: int | None = None) -> float:
     """Mean negative log-likelihood (nats per sample) of the utterance's first ``max_frames``
-    frames of mu-law audio under the model, teacher forced (its training loss, held out)."""
+    (None: all) frames of mu-law audio under the model, teacher forced (its training loss, held out)."""
     mel = utterance.mel[:max_frames]
     samples = min(utterance.num_samples, len(mel) * model.hop_length)
     log_likelihood = model.log_likelihood({"audio": utterance.classes[None, : len(mel) * model.hop_length],
@@ -82,13 +87,23 @@ def _fit(waveform: np.ndarray, length: int) -> np.ndarray:
     return np.pad(waveform[:length], (0, max(0, length - len(waveform))))
 
 
-def evaluate(model, utterances, mel_config: MelConfig, *, max_frames: int, out_dir: Path) -> dict:
-    """Vocodes the held-out ``utterances`` (``VocoderUtterance``s) and scores them.
+def evaluate(model, utterances, mel_config: MelConfig, *, max_frames: int | None = None, out_dir: Path,
+             texts: list[str] | None = None) -> dict:
+    """Vocodes the held-out ``utterances`` (``VocoderUtterance``s; their first ``max_frames``
+    frames, None: whole) and scores them.
 
     Writes ``out_dir/samples/<id>-<system>.wav`` and ``out_dir/spectrograms.png`` (the first
     utterance). Returns ``{"held_out_utterances", "seconds", "log_mel_distance":
-    {system: mean nats}, "log_mel_distance_top_db": {...}, "top_db"}``.
+    {system: mean nats}, "log_mel_distance_top_db": {...}, "top_db", "nll_nats_per_sample"}``
+    and, with ``texts`` (one per utterance, which must then be whole), ``"cer": {system: CER}``.
     """
+    if texts is not None:
+        if len(texts) != len(utterances):
+            raise ValueError(f"got {len(texts)} texts for {len(utterances)} utterances; give one text each")
+        longest = max(len(u.mel) for u in utterances)
+        if max_frames is not None and longest > max_frames:
+            raise ValueError(f"the CER needs whole utterances, but max_frames={max_frames} cuts one of "
+                             f"{longest} frames; pass max_frames=None (or at least {longest}) or no texts")
     audio = vocode_held_out(model, utterances, mel_config, max_frames)
     nll = [held_out_nll(model, u, max_frames) for u in utterances]
     full = {system: [] for system in SYSTEMS}
@@ -106,23 +121,28 @@ def evaluate(model, utterances, mel_config: MelConfig, *, max_frames: int, out_d
                 pictures.append(log_mel.T)
     (Path(out_dir) / PLOT).write_bytes(matrix_png(
         pictures, [f"{utterances[0].id}: input log-mel", "WaveNet", "Griffin-Lim"], "frame", "mel band"))
-    return {
+    figures = {
         "held_out_utterances": len(utterances),
         "seconds": round(sum(len(a["wavenet"]) for a in audio) / mel_config.sample_rate, 2),
         "top_db": TOP_DB,
+        "max_frames": max_frames,
         "nll_nats_per_sample": float(np.average(nll, weights=[len(a["wavenet"]) for a in audio])),
         "log_mel_distance": {s: float(np.mean(v)) for s, v in full.items()},
         "log_mel_distance_top_db": {s: float(np.mean(v)) for s, v in top.items()},
     }
+    if texts is not None:
+        figures["cer"] = {s: intelligibility([a[s] for a in audio], texts, mel_config.sample_rate) for s in SYSTEMS}
+    return figures
 
 
 def flat_metrics(figures: dict) -> dict[str, float]:
     """``{name: value}`` for ``preset.json``: ``held_out_nll_nats_per_sample``,
-    ``log_mel_distance_<system>`` and ``..._top60db_<system>``."""
+    ``log_mel_distance_<system>``, ``..._top60db_<system>`` and, if measured, ``cer_<system>``."""
     suffix = f"top{figures['top_db']:g}db"
     metrics = {"held_out_nll_nats_per_sample": figures["nll_nats_per_sample"]}
     metrics.update({f"log_mel_distance_{s}": v for s, v in figures["log_mel_distance"].items()})
     metrics.update({f"log_mel_distance_{suffix}_{s}": v for s, v in figures["log_mel_distance_top_db"].items()})
+    metrics.update({f"cer_{s}": v for s, v in figures.get("cer", {}).items()})
     return metrics
 
 
@@ -132,7 +152,17 @@ def card(name: str, model, figures: dict, data: dict, training: dict, command: s
     labels = {"wavenet": f"`{name}` (sampled, temperature {model.sampling_temperature:g})",
               "griffin_lim": "Griffin-Lim from the same mels",
               "mulaw_reference": f"the recording, {model.quantization_channels}-level mu-law (a perfect vocoder)"}
-    rows = "\n".join(f"| {labels[s]} | {full[s]:.3f} | {top[s]:.3f} |" for s in SYSTEMS)
+    cer = figures.get("cer")
+    header = f"| audio from the held-out log-mels | full range | top {figures['top_db']:g} dB |"
+    rule = "|---|---:|---:|"
+    if cer is not None:
+        header, rule = header + " CER (`ctc-multivoice`) |", rule + "---:|"
+    rows = "\n".join(f"| {labels[s]} | {full[s]:.3f} | {top[s]:.3f} |" + (f" {cer[s]:.3f} |" if cer else "")
+                     for s in SYSTEMS)
+    cer_meaning = ("; CER: character error rate of the `ctc-multivoice` recognizer (greedy) on the audio"
+                   if cer else "")
+    extent = ("whole utterances" if figures["max_frames"] is None
+              else f"their first {figures['max_frames']} frames only")
     sample_rate = model.mel_config["sample_rate"]
     receptive_ms = 1000 * model.receptive_field / sample_rate
     preview = "" if training["finished"] else (
@@ -150,14 +180,14 @@ categorical output. {model.stacks} stacks of {model.layers_per_stack} dilated ca
 ## Held-out figures
 
 {figures['held_out_utterances']} utterances of the corpus `test` split (never trained on),
-first frames only ({figures['seconds']:.1f} s of audio in all). Log-mel distance: RMS difference
-(nats) between the log-mel of the audio and the input log-mel; lower is better.
+{extent} ({figures['seconds']:.1f} s of audio in all). Log-mel distance: RMS difference
+(nats) between the log-mel of the audio and the input log-mel{cer_meaning}; lower is better.
 
-| audio from the held-out log-mels | full range | top {figures['top_db']:g} dB |
-|---|---:|---:|
+{header}
+{rule}
 {rows}
 
-{_reading(full, top, figures['top_db'])}
+{_reading(full, top, figures['top_db'], cer)}
 
 Teacher forced on the same audio (each sample predicted from the recorded samples before it),
 the negative log-likelihood is {figures['nll_nats_per_sample']:.3f} nats per sample: the training loss, held out.
@@ -180,8 +210,9 @@ Measured by: `{command}`
 """
 
 
-def _reading(full: dict, top: dict, top_db: float) -> str:
-    """What the table says: which vocoder is closer, in each range, and why the ranges differ."""
+def _reading(full: dict, top: dict, top_db: float, cer: dict | None = None) -> str:
+    """What the table says: which vocoder is closer, in each range, why the ranges differ, and
+    which is more intelligible."""
     def verdict(distances):
         return "beats" if distances["wavenet"] < distances["griffin_lim"] else "does not beat"
 
@@ -192,4 +223,9 @@ def _reading(full: dict, top: dict, top_db: float) -> str:
                  "vocoder scores worse than Griffin-Lim: quantization noise fills the digital silence and "
                  "the quiet bins, which Griffin-Lim reproduces from the magnitudes it is given, so that "
                  "column measures the output's quantization more than the vocoder.")
+    if cer is not None:
+        clearer = "more" if cer["wavenet"] < cer["griffin_lim"] else "less"
+        text += (f" To a recognizer, WaveNet's audio is {clearer} intelligible than Griffin-Lim's "
+                 f"(CER {cer['wavenet']:.3f} against {cer['griffin_lim']:.3f}; the mu-law recording "
+                 f"{cer['mulaw_reference']:.3f}).")
     return text

@@ -7,8 +7,8 @@
 Builds (or reuses) the corpus, caches its log-mels (``MelConfig()``, the features Tacotron 2
 predicts), trains on seeded random crops, then measures held-out utterances
 (``tfspeech.recipes.vocoder_evaluation``): the log-mel distance of the vocoded audio to the
-reference next to Griffin-Lim's from the same mels, with listening samples (WAV) and a
-spectrogram plot under ``<run-dir>/evaluation``. ``--zoo`` saves the preset and its card.
+reference and its intelligibility (CER through ``ctc-multivoice``) next to Griffin-Lim's from
+the same mels, with listening samples (WAV) and a spectrogram plot under ``<run-dir>/evaluation``. ``--zoo`` saves the preset and its card.
 
 The run folder survives a kill: ``checkpoint.keras`` (model and optimizer) and
 ``progress.json`` are replaced atomically after every ``--steps-per-epoch`` steps, and the same
@@ -38,7 +38,7 @@ from tqdm import tqdm
 from tfspeech import zoo
 from tfspeech.audio import MelConfig
 from tfspeech.data.corpus import build_corpus
-from tfspeech.data.layout import MANIFEST
+from tfspeech.data.layout import MANIFEST, read_corpus
 from tfspeech.data.vocoder_pipeline import load_utterances, vocoder_dataset
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.recipes import vocoder_evaluation
@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Adam's rate for the first 60%% of the steps, decayed to a tenth at the end")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-utterances", type=int, default=16, help="held-out utterances measured and written")
-    parser.add_argument("--eval-frames", type=int, default=200, help="mel frames vocoded per held-out utterance")
+    parser.add_argument("--eval-frames", type=int,
+                        help="vocode only this many mel frames per held-out utterance (default: whole "
+                             "utterances, which the CER needs; with --eval-frames no CER is measured)")
     parser.add_argument("--zoo", type=Path, help="save the trained preset into this zoo folder")
     parser.add_argument("--evaluate", action="store_true",
                         help="do not train: measure the run's latest checkpoint (a preview while the run is "
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_frames"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     mel_config = MelConfig()
     corpus = args.corpus or build_corpus([VOICE], n=args.sentences, seed=args.seed)
@@ -133,9 +135,13 @@ def main(argv: list[str] | None = None) -> dict:
         done, train_seconds = progress["epochs"], progress["train_seconds"]
 
     held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[: args.eval_utterances]
+    texts = None
+    if args.eval_frames is None:  # whole utterances: the recognizer can be scored against their texts
+        text_of = {utterance.id: utterance.text for utterance in read_corpus(corpus, "test")}
+        texts = [text_of[utterance.id] for utterance in held_out]
     evaluation_dir = args.run_dir / EVALUATION
     metrics = vocoder_evaluation.evaluate(model, held_out, mel_config, max_frames=args.eval_frames,
-                                          out_dir=evaluation_dir)
+                                          out_dir=evaluation_dir, texts=texts)
     (evaluation_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps(metrics, indent=2))
     if args.zoo is not None:
