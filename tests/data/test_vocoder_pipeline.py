@@ -102,7 +102,8 @@ def test_same_seed_same_crops_other_seed_others(train):
 
 
 def test_held_out_split_and_errors(corpus):
-    assert [u.id for u in load_utterances(corpus, "test", MEL, progress=False)] == ["held-out"]
+    held_out = load_utterances(corpus, "test", MEL, progress=False)
+    assert [(u.id, u.text) for u in held_out] == [("held-out", "a tone")]
     with pytest.raises(ValueError, match="no 'validation' utterances"):
         load_utterances(corpus, "validation", MEL, progress=False)
     with pytest.raises(ValueError, match="at least one frame"):

@@ -34,13 +34,15 @@ from tfspeech.data.layout import read_corpus
 @dataclass(frozen=True)
 class VocoderUtterance:
     """One utterance in memory: ``classes`` ``(frames * hop,)`` mu-law classes (padded with
-    ``silence_class``), ``mel`` ``(frames, n_mels)`` log-mels, ``num_samples`` before padding."""
+    ``silence_class``), ``mel`` ``(frames, n_mels)`` log-mels, ``num_samples`` before padding,
+    ``text`` what it says (from ``metadata.csv``)."""
 
     id: str
     classes: np.ndarray
     mel: np.ndarray
     num_samples: int
     silence_class: int
+    text: str = ""
 
 
 def load_utterances(
@@ -63,7 +65,7 @@ def load_utterances(
         mel = load_log_mel(corpus_dir, utterance.id, mel_config)
         classes = np.full(mel.shape[0] * mel_config.hop_length, silence, dtype)
         classes[: waveform.size] = mulaw_encode(waveform, quantization_channels).numpy()
-        loaded.append(VocoderUtterance(utterance.id, classes, mel, waveform.size, silence))
+        loaded.append(VocoderUtterance(utterance.id, classes, mel, waveform.size, silence, utterance.text))
     return loaded
 
 

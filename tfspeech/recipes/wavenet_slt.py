@@ -8,7 +8,8 @@ Builds (or reuses) the corpus, caches its log-mels (``MelConfig()``, the feature
 predicts), trains on seeded random crops, then measures held-out utterances
 (``tfspeech.recipes.vocoder_evaluation``): the log-mel distance of the vocoded audio to the
 reference and its intelligibility (CER through ``ctc-multivoice``) next to Griffin-Lim's from
-the same mels, with listening samples (WAV) and a spectrogram plot under ``<run-dir>/evaluation``. ``--zoo`` saves the preset and its card.
+the same mels, with listening samples (WAV) and a spectrogram plot under
+``<run-dir>/evaluation``. ``--zoo`` saves the preset and its card.
 
 The run folder survives a kill: ``checkpoint.keras`` (model and optimizer) and
 ``progress.json`` are replaced atomically after every ``--steps-per-epoch`` steps, and the same
@@ -38,7 +39,7 @@ from tqdm import tqdm
 from tfspeech import zoo
 from tfspeech.audio import MelConfig
 from tfspeech.data.corpus import build_corpus
-from tfspeech.data.layout import MANIFEST, read_corpus
+from tfspeech.data.layout import MANIFEST
 from tfspeech.data.vocoder_pipeline import load_utterances, vocoder_dataset
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.recipes import vocoder_evaluation
@@ -135,10 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
         done, train_seconds = progress["epochs"], progress["train_seconds"]
 
     held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[: args.eval_utterances]
-    texts = None
-    if args.eval_frames is None:  # whole utterances: the recognizer can be scored against their texts
-        text_of = {utterance.id: utterance.text for utterance in read_corpus(corpus, "test")}
-        texts = [text_of[utterance.id] for utterance in held_out]
+    # Whole utterances: the recognizer can be scored against their texts.
+    texts = [utterance.text for utterance in held_out] if args.eval_frames is None else None
     evaluation_dir = args.run_dir / EVALUATION
     metrics = vocoder_evaluation.evaluate(model, held_out, mel_config, max_frames=args.eval_frames,
                                           out_dir=evaluation_dir, texts=texts)
