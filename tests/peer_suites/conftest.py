@@ -1,0 +1,45 @@
+"""Settings of the peers' own test runs: their seeds and fixtures, the ``slow`` marker, the skips."""
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every peer test is ``slow``; names in a module's ``SKIP`` are skipped with its reason."""
+    for item in items:
+        if HERE not in Path(item.fspath).parents:
+            continue
+        item.add_marker(pytest.mark.slow)
+        skips = getattr(item.module, "SKIP", {})
+        name = item.originalname if item.cls is None else f"{item.cls.__name__}::{item.originalname}"
+        reason = skips.get(name) or skips.get(item.originalname)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _peer_seed():
+    """hmmlearn seeds numpy's and Python's global generators once per run (``HMMLEARN_SEED``,
+    random by default); here once per test, 0 by default, so a test's outcome does not depend
+    on which tests ran before it."""
+    seed = int(os.environ.get("HMMLEARN_SEED", 0))
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+# scikit-learn's conftest fixtures the mixture tests use, with its defaults.
+
+@pytest.fixture(params=[np.float64] + ([np.float32] if os.environ.get("SKLEARN_RUN_FLOAT32_TESTS") == "1" else []))
+def global_dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def global_random_seed():
+    return int(os.environ.get("SKLEARN_TESTS_GLOBAL_RANDOM_SEED", 42))
