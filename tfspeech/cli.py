@@ -1,7 +1,16 @@
 """The ``tfspeech`` command line.
 
-Sub-commands import their modules (and TensorFlow) only when they run, so
-``tfspeech --help`` and ``tfspeech corpus build`` start quickly.
+Fast and quiet by construction:
+
+- commands that need no model (``--help``, ``zoo list``, ``zoo info``, argument errors)
+  never import TensorFlow (``zoo`` reads JSON only); sub-commands import their modules
+  when they run;
+- every input is checked before a model loads (text, input files, output paths, preset
+  names), so a mistake costs a second, not a model load;
+- TensorFlow's C++ log lines are filtered off stderr (``tfspeech.native_logs``), and
+  warnings meant for users print as one plain line, unless ``TFSPEECH_DEBUG=1``;
+- errors whose message says what to fix print as one line and exit 2; a run over several
+  files processes them all, lists the failures at the end and exits 1.
 """
 
 from __future__ import annotations
@@ -10,32 +19,41 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+DEBUG_ENV = "TFSPEECH_DEBUG"
 DEFAULT_VOICE = "festival:cmu_us_slt_arctic_hts"
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+class InputError(ValueError):
+    """A command-line input that cannot work (checked before any model loads)."""
 
 
 def _zoo_list(args) -> int:
     from tfspeech import zoo
 
-    names = zoo.list()
-    if not names:
+    entries = zoo.catalog()
+    if not entries:
         print("The zoo has no presets yet.")
         return 0
-    for name in names:
-        preset = zoo.info(name)
-        print(f"{name:24s} {preset['class']:40s} {_headline_metric(preset)}")
+    for entry in entries:
+        if entry.preset is None:
+            continue
+        shadow = f"  (overrides {', '.join(str(p) for p in entry.shadows)})" if entry.shadows else ""
+        print(f"{entry.name:24s} {entry.preset['class']:40s} {_headline(entry.preset)}{shadow}")
+    for entry in entries:
+        if entry.error is not None:
+            print(f"tfspeech zoo list: broken preset {entry.name!r} in {entry.folder} left out: {entry.error}",
+                  file=sys.stderr)
     return 0
 
 
-def _headline_metric(preset: dict) -> str:
-    metrics = preset.get("metrics") or {}
-    for key, value in metrics.items():
-        shown = value.get("value") if isinstance(value, dict) else value
-        return f"{key}={shown}"
-    return ""
+def _headline(preset: dict) -> str:
+    from tfspeech import zoo
+
+    return " ".join(f"{key}={value}" for key, value in zoo.headline(preset).items())
 
 
 def _zoo_info(args) -> int:
@@ -44,6 +62,7 @@ def _zoo_info(args) -> int:
     preset = zoo.info(args.name)
     card = preset.pop("card", None)
     preset.pop("config", None)
+    print(f"{args.name}: {_headline(preset)}")
     print(json.dumps(preset, indent=2))
     if card:
         print()
@@ -52,17 +71,42 @@ def _zoo_info(args) -> int:
 
 
 def _export(args) -> int:
+    if args.format == "saved_model" and (args.quantize or args.calibration):
+        raise InputError("--quantize and --calibration apply to --format tflite only")
+    if args.calibration and args.quantize != "int8":
+        raise InputError("--calibration calibrates --quantize int8; add --quantize int8 or drop it")
+    _check_preset(args.name)
+    _check_writable(args.output, folder=args.format == "saved_model")
+    calibration = _calibration_samples(args.calibration) if args.calibration else None
+
     from tfspeech import export, zoo
 
     model = zoo.load(args.name)
     if args.format == "saved_model":
-        if args.quantize:
-            raise SystemExit("--quantize applies to --format tflite only")
         report = export.saved_model(model, args.output)
     else:
-        report = export.tflite(model, args.output, quantize=args.quantize, allow_flex=args.allow_flex)
+        if args.quantize == "int8" and calibration is None and not hasattr(model, "representative_data"):
+            raise InputError(f"--quantize int8 needs calibration data and {type(model).__name__} has no "
+                             "representative_data(); pass --calibration samples.npy (N samples of the "
+                             "model's input, one per row)")
+        report = export.tflite(model, args.output, quantize=args.quantize, representative_data=calibration,
+                               allow_flex=args.allow_flex)
     print(report)
     return 0
+
+
+def _calibration_samples(path: str) -> list:
+    """``.npy`` rows → one-sample batches for ``export.tflite``'s representative_data."""
+    import numpy as np
+
+    _check_readable(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise InputError(f"--calibration {path}: not a .npy array ({error}); save one with numpy.save") from error
+    if array.ndim < 2 or len(array) == 0:
+        raise InputError(f"--calibration {path}: expected samples (N, ...) with N >= 1, got shape {array.shape}")
+    return [array[i:i + 1] for i in range(len(array))]
 
 
 def _corpus_build(args) -> int:
@@ -93,6 +137,16 @@ def _features(args) -> int:
 
 
 def _synthesize(args) -> int:
+    from tfspeech.text.normalize import normalize_speakable
+
+    normalize_speakable(args.text)  # empty, unspeakable or unsupported text: refused here
+    _check_preset(args.preset)
+    if args.vocoder != "griffin-lim":
+        _check_preset(args.vocoder)
+    _check_writable(args.output)
+    if args.plot:
+        _check_writable(args.plot)
+
     from tfspeech.audio import save
     from tfspeech.synthesis import synthesize
 
@@ -106,15 +160,46 @@ def _synthesize(args) -> int:
 
 
 def _transcribe(args) -> int:
+    if args.beam_width < 1:
+        raise InputError(f"--beam-width must be at least 1, got {args.beam_width}")
+    _check_preset(args.preset)
+    failed: dict[str, str] = {}
+    for path in args.files:
+        try:
+            _check_audio(path)
+        except InputError as error:
+            failed[path] = str(error)
+    if len(failed) == len(args.files):
+        raise InputError(failed[args.files[0]] if len(failed) == 1 else _failures(failed))
+
     from tfspeech.decoding import transcribe_file
 
-    for path in args.files:
-        text = transcribe_file(path, preset=args.preset, beam_width=args.beam_width)
-        print(f"{path}\t{text}" if len(args.files) > 1 else text)
+    for path in (p for p in args.files if p not in failed):
+        try:
+            text = transcribe_file(path, preset=args.preset, beam_width=args.beam_width)
+        except (ValueError, OSError) as error:
+            failed[path] = str(error)
+            continue
+        print(f"{path}\t{text}" if len(args.files) > 1 else text, flush=True)
+    if failed:
+        print(f"tfspeech transcribe: {_failures(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
+def _failures(failed: dict[str, str]) -> str:
+    return f"{len(failed)} file(s) not transcribed:\n" + "\n".join(
+        f"  {path}: {message}" for path, message in failed.items())
+
+
 def _convert(args) -> int:
+    _check_audio(args.input)
+    preset = _check_preset(args.preset)
+    speakers = (preset.get("config") or {}).get("speakers")
+    if isinstance(speakers, list) and speakers and args.to not in speakers:
+        raise InputError(f"--to {args.to!r} is not a speaker of {args.preset}; choose one of {', '.join(speakers)}")
+    _check_writable(args.output)
+
     from tfspeech.conversion import convert_file
 
     print(convert_file(args.input, args.to, args.output, preset=args.preset,
@@ -159,6 +244,63 @@ def _demo(args) -> int:
     return 0
 
 
+def _check_preset(name: str) -> dict:
+    """The preset's record (JSON only, no model): refuses an unknown name at once."""
+    from tfspeech import zoo
+
+    return zoo.info(name)
+
+
+def _check_readable(path: str) -> None:
+    target = Path(path)
+    if not target.exists():
+        raise InputError(f"{path}: no such file")
+    if not target.is_file():
+        raise InputError(f"{path} is a {'folder' if target.is_dir() else 'special file'}, not a file")
+    if not os.access(target, os.R_OK):
+        raise InputError(f"{path}: permission denied (cannot read it)")
+
+
+def _check_audio(path: str) -> None:
+    """A readable file soundfile recognizes as audio with samples (reads its header only)."""
+    import soundfile
+
+    _check_readable(path)
+    try:
+        frames = soundfile.info(path).frames
+    except (RuntimeError, soundfile.LibsndfileError) as error:  # LibsndfileError is a RuntimeError
+        raise InputError(f"{path} is not audio soundfile can read ({error}); use WAV, FLAC, OGG or MP3") from error
+    if frames == 0:
+        raise InputError(f"{path} holds no audio samples")
+
+
+def _check_writable(path: str, folder: bool = False) -> None:
+    """``path`` (a file, or a ``folder``) can be written: tried by creating a scratch file
+    in its nearest existing folder, so read-only mounts count too, even for root."""
+    import tempfile
+
+    target = Path(path)
+    if target.exists():
+        if not folder and target.is_dir():
+            raise InputError(f"{path} is a folder; give a file name to write, e.g. {target / 'out.wav'}")
+        if folder and not target.is_dir():
+            raise InputError(f"{path} is a file; give a folder to write into")
+    parent = target if target.is_dir() else target.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write {path}: {parent} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+        if target.is_file():
+            with open(target, "ab"):
+                pass
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror or error} in {parent}; "
+                         "choose a writable location") from error
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfspeech",
@@ -178,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=["saved_model", "tflite"], required=True)
     exp.add_argument("--quantize", choices=["float16", "dynamic", "int8"], default=None,
                      help="TFLite quantization (default: float32)")
+    exp.add_argument("--calibration", metavar="SAMPLES.npy",
+                     help="int8 calibration data: a .npy array (N, ...) of N input samples, for models "
+                          "without their own representative_data()")
     exp.add_argument("--allow-flex", action="store_true",
                      help="allow TensorFlow (Flex) ops in TFLite; the app then needs the Flex delegate")
     exp.add_argument("-o", "--output", required=True, help="output folder (saved_model) or .tflite file")
@@ -254,15 +399,41 @@ def _is_user_error(error: Exception) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+    if os.environ.get(DEBUG_ENV):
         return args.run(args)
-    except Exception as error:  # noqa: BLE001 - re-raised unless it is a user error
-        if os.environ.get("TFSPEECH_DEBUG") or not _is_user_error(error):
-            raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"tfspeech {args.command}: error: {message}\n"
-              "(set TFSPEECH_DEBUG=1 for the full traceback)", file=sys.stderr)
-        return 2
+    from tfspeech.native_logs import filtered_stderr
+
+    with filtered_stderr(), warnings.catch_warnings():
+        warnings.showwarning = _plain_warning(args.command)
+        _quiet_python_loggers()
+        try:
+            return args.run(args)
+        except Exception as error:  # noqa: BLE001 - re-raised unless it is a user error
+            if not _is_user_error(error):
+                raise
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            print(f"tfspeech {args.command}: error: {message}\n"
+                  f"(set {DEBUG_ENV}=1 for the full traceback)", file=sys.stderr)
+            return 2
+
+
+def _plain_warning(command: str):
+    """``warnings.showwarning`` for the command: tfspeech's warnings as one plain line,
+    other libraries' warnings (not meant for command-line users) dropped."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if str(Path(filename).resolve()).startswith(_PACKAGE_DIR):
+            print(f"tfspeech {command}: warning: {message}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _quiet_python_loggers() -> None:
+    """TensorFlow's and absl's Python loggers: errors only (set before they are imported)."""
+    import logging
+
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,13 @@ Parity
 ------
 After writing, both exporters run the exported model and the Keras functions on the same
 fixed inputs and compare every output: ``max|exported - keras| <= atol + rtol * max|keras|``
-per output. The inputs are the first ``PARITY_SAMPLES`` samples of the data given, else
+per output, over the elements finite on both sides. NaN or inf on one side where the other
+has none (or a different infinity) fails, whatever the tolerance, and so does an output
+whose Keras reference holds no finite value at all: nothing compared is not a pass.
+Outputs whose length differs (an autoregressive decoder that stops a step earlier after
+quantization) are compared over their common part; the report gives the length
+difference, which fails beyond ``Tolerance.length_rtol`` of the reference length (0 in
+float32). The inputs are the first ``PARITY_SAMPLES`` samples of the data given, else
 seeded random ones: float ~ N(0, 1), integers in [0, 8), booleans; a dynamic dimension
 is ``RANDOM_BATCH`` on axis 0 and ``RANDOM_LENGTH`` on any other axis (the TFLite
 interpreter resizes its inputs to match). Failing the tolerance raises ``ParityError``;
@@ -76,17 +82,25 @@ class Tolerance:
 
     ``gate_discrete``: integer and boolean outputs (ids, decisions) must pass too; with
     False their mismatch rate is reported but does not fail the export (see the module doc).
+    ``length_rtol``: the largest difference in an output's shape (e.g. the frames an
+    autoregressive model generates before its stop token fires), relative to the Keras
+    output's size along that axis, that still passes.
     """
 
     atol: float
     rtol: float
     gate_discrete: bool = True
+    length_rtol: float = 0.0
 
     def bound(self, reference_max_abs: float) -> float:
         return self.atol + self.rtol * reference_max_abs
 
+    def length_ok(self, difference: int, reference_length: int) -> bool:
+        return difference <= self.length_rtol * reference_length
+
     def __str__(self) -> str:
-        return f"atol {self.atol:g} + rtol {self.rtol:g}"
+        lengths = f", lengths within {100 * self.length_rtol:g}%" if self.length_rtol else ""
+        return f"atol {self.atol:g} + rtol {self.rtol:g}{lengths}"
 
 
 # Float32 graphs differ from Keras only by kernel order of operations. float16 stores
@@ -95,9 +109,9 @@ class Tolerance:
 # ranges from calibration data, the coarsest of the four.
 DEFAULT_TOLERANCES: dict[str | None, Tolerance] = {
     None: Tolerance(atol=1e-4, rtol=1e-4),
-    "float16": Tolerance(atol=1e-3, rtol=1e-2, gate_discrete=False),
-    "dynamic": Tolerance(atol=1e-2, rtol=5e-2, gate_discrete=False),
-    "int8": Tolerance(atol=2e-2, rtol=1e-1, gate_discrete=False),
+    "float16": Tolerance(atol=1e-3, rtol=1e-2, gate_discrete=False, length_rtol=0.05),
+    "dynamic": Tolerance(atol=1e-2, rtol=5e-2, gate_discrete=False, length_rtol=0.05),
+    "int8": Tolerance(atol=2e-2, rtol=1e-1, gate_discrete=False, length_rtol=0.05),
 }
 
 
@@ -132,6 +146,10 @@ class OutputParity:
 
     ``mismatch``: for integer/boolean outputs, the fraction of elements that differ (None for
     float outputs); ``gated``: False when that output is reported only (see ``Tolerance``).
+    ``nonfinite_differ``: elements NaN/inf on one side only (always a failure);
+    ``no_finite_reference``: the Keras output held no finite value (a failure: nothing was
+    compared); ``length_difference``: the largest shape difference between the two outputs
+    (errors are over their common part), ``length_ok`` whether it is within the tolerance.
     """
 
     signature: str
@@ -141,16 +159,30 @@ class OutputParity:
     bound: float
     mismatch: float | None = None
     gated: bool = True
+    nonfinite_differ: int = 0
+    no_finite_reference: bool = False
+    length_difference: int = 0
+    length_ok: bool = True
 
     @property
     def passed(self) -> bool:
-        return bool(not self.gated or self.max_abs_error <= self.bound)
+        if self.nonfinite_differ or self.no_finite_reference:
+            return False
+        return bool(not self.gated or (self.max_abs_error <= self.bound and self.length_ok))
 
     @property
     def status(self) -> str:
-        if not self.gated:
-            return f"reported ({100 * self.mismatch:.1f}% differ)"
-        return "ok" if self.passed else "FAIL"
+        notes = []
+        if self.nonfinite_differ:
+            notes.append(f"{self.nonfinite_differ} NaN/inf on one side only")
+        if self.no_finite_reference:
+            notes.append("Keras output has no finite value")
+        if self.length_difference:
+            notes.append(f"lengths differ by {self.length_difference}")
+        if not self.gated and self.mismatch is not None:
+            notes.append(f"{100 * self.mismatch:.1f}% differ")
+        verdict = ("ok" if self.passed else "FAIL") if self.gated or not self.passed else "reported"
+        return verdict + (f" ({'; '.join(notes)})" if notes else "")
 
 
 @dataclass(frozen=True)
@@ -319,7 +351,13 @@ def saved_model(
         references[signature.name] = signature.keras_function()
         references[signature.name].get_concrete_function()
         archive.add_endpoint(signature.name, references[signature.name])
-    archive.write_out(str(version_dir), verbose=False)
+    try:
+        export_dir.mkdir(parents=True, exist_ok=True)
+        archive.write_out(str(version_dir), verbose=False)
+    except (OSError, tf.errors.OpError) as error:
+        raise ExportError(f"cannot write the SavedModel to {version_dir}: "
+                          f"{getattr(error, 'strerror', None) or getattr(error, 'message', error)}; "
+                          "choose a writable folder") from error
 
     tolerance = tolerance or DEFAULT_TOLERANCES[None]
     loaded = tf.saved_model.load(str(version_dir))
@@ -408,9 +446,12 @@ def tflite(
 
     blob, flex_ops = _convert(signatures, quantize, data, allow_flex, integer_io)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(blob)
-    _write_runner_settings(model, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blob)
+        _write_runner_settings(model, path)
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}; choose a writable location") from error
     if flex_ops:
         return ExportReport("tflite", path, len(blob), quantize, tolerance, (), flex_ops, checked=False)
 
@@ -604,12 +645,11 @@ def _random_array(spec: tf.TensorSpec, rng: np.random.Generator) -> np.ndarray:
 
 
 def _compare(signature, reference_fn, exported_fn, samples, tolerance) -> list[OutputParity]:
-    """Per output: worst ``|exported - keras|`` and worst ``|keras|`` over ``samples``, and for
-    integer/boolean outputs the fraction of elements that differ."""
+    """Per output over ``samples``: worst ``|exported - keras|`` and ``|keras|`` on the elements
+    finite on both sides, NaN/inf found on one side only, length differences (compared over
+    the common part) and, for integer/boolean outputs, the fraction of elements that differ."""
     name = signature.name
-    errors: dict[str, float] = {}
-    scales: dict[str, float] = {}
-    differing: dict[str, list[int]] = {}  # discrete outputs: [elements that differ, elements]
+    stats: dict[str, dict] = {}
     for inputs in samples:
         positional = [inputs[s.name] for s in signature.input_specs]
         expected = {k: v.numpy() for k, v in reference_fn(*positional).items()}
@@ -619,19 +659,48 @@ def _compare(signature, reference_fn, exported_fn, samples, tolerance) -> list[O
                 f"signature '{name}': exported outputs {sorted(actual)} differ from Keras outputs {sorted(expected)}"
             )
         for key, value in expected.items():
-            diff = np.abs(np.asarray(actual[key], dtype=np.float64) - value.astype(np.float64))
-            errors[key] = max(errors.get(key, 0.0), float(diff.max(initial=0.0)))
-            scales[key] = max(scales.get(key, 0.0), float(np.abs(value.astype(np.float64)).max(initial=0.0)))
-            if value.dtype.kind in "iub":
-                counts = differing.setdefault(key, [0, 0])
-                counts[0] += int(np.count_nonzero(diff))
-                counts[1] += diff.size
+            entry = stats.setdefault(key, {"error": 0.0, "scale": 0.0, "differ": [0, 0], "nonfinite": 0,
+                                           "finite_reference": 0, "reference_size": 0, "length": 0,
+                                           "length_ok": True, "discrete": value.dtype.kind in "iub"})
+            _accumulate(entry, name, key, value, np.asarray(actual[key]), tolerance)
     parities = []
-    for key in sorted(errors):
-        mismatch = differing[key][0] / max(differing[key][1], 1) if key in differing else None
-        parities.append(OutputParity(name, key, errors[key], scales[key], tolerance.bound(scales[key]), mismatch,
-                                     gated=mismatch is None or tolerance.gate_discrete))
+    for key in sorted(stats):
+        entry = stats[key]
+        mismatch = entry["differ"][0] / max(entry["differ"][1], 1) if entry["discrete"] else None
+        parities.append(OutputParity(
+            name, key, entry["error"], entry["scale"], tolerance.bound(entry["scale"]), mismatch,
+            gated=not entry["discrete"] or tolerance.gate_discrete,
+            nonfinite_differ=entry["nonfinite"],
+            no_finite_reference=entry["reference_size"] > 0 and entry["finite_reference"] == 0,
+            length_difference=entry["length"], length_ok=entry["length_ok"]))
     return parities
+
+
+def _accumulate(entry: dict, signature: str, key: str, reference: np.ndarray, exported: np.ndarray,
+                tolerance: Tolerance) -> None:
+    """Adds one sample's comparison of output ``key`` to ``entry`` (see ``_compare``)."""
+    if reference.ndim != exported.ndim:
+        raise ExportError(f"signature '{signature}' output '{key}': Keras gives shape {reference.shape}, "
+                          f"the exported model {exported.shape}")
+    for axis, (want, got) in enumerate(zip(reference.shape, exported.shape)):
+        if want != got:
+            entry["length"] = max(entry["length"], abs(want - got))
+            entry["length_ok"] = entry["length_ok"] and tolerance.length_ok(abs(want - got), want)
+    common = tuple(slice(0, min(a, b)) for a, b in zip(reference.shape, exported.shape))
+    reference = reference[common].astype(np.float64)
+    exported = exported[common].astype(np.float64)
+    finite_reference, finite_exported = np.isfinite(reference), np.isfinite(exported)
+    both = finite_reference & finite_exported
+    same_nonfinite = (reference == exported) | (np.isnan(reference) & np.isnan(exported))
+    entry["nonfinite"] += int(np.count_nonzero(~both & ~same_nonfinite))  # NaN, +inf, -inf must agree
+    entry["finite_reference"] += int(np.count_nonzero(finite_reference))
+    entry["reference_size"] += reference.size
+    diff = np.abs(exported[both] - reference[both])
+    entry["error"] = max(entry["error"], float(diff.max(initial=0.0)))
+    entry["scale"] = max(entry["scale"], float(np.abs(reference[both]).max(initial=0.0)))
+    if entry["discrete"]:
+        entry["differ"][0] += int(np.count_nonzero(diff))
+        entry["differ"][1] += diff.size
 
 
 def runner_settings_path(model_path: str | Path) -> Path:

@@ -12,6 +12,11 @@ A preset is a folder ``<root>/<name>/`` holding (DESIGN.md, "the preset contract
 Where presets are found (the first folder holding a name wins): ``root=`` when given;
 otherwise each folder of ``TFSPEECH_ZOO_PATH`` (``os.pathsep``-separated), then the
 presets shipped with tfspeech (the repository's ``zoo/``, the package ``tfspeech.presets``).
+``catalog()`` reports every preset folder found, the broken ones and the shadowed ones too.
+
+``list``, ``info`` and ``catalog`` read JSON only: they import neither Keras nor TensorFlow,
+so ``tfspeech zoo list`` answers at once. ``preset.json`` may name its ``headline``
+metrics (the held-out quality figures ``zoo list`` shows); see ``headline``.
 
 What a model class provides (this module never looks inside a model):
 
@@ -38,10 +43,12 @@ import os
 import re
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
-import numpy as np
+if TYPE_CHECKING:  # Keras (and TensorFlow) load only when a model is built or saved
+    import keras
 
 PRESET_FILE = "preset.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -65,6 +72,22 @@ class ChecksumError(PresetError):
     """A weights file's sha256 differs from the one recorded in preset.json."""
 
 
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One preset folder found by ``catalog``.
+
+    ``preset``: its ``preset.json`` (None when broken); ``error``: why it cannot be read
+    (None when fine); ``shadows``: folders of the same name later in the search order that
+    this one hides (e.g. a shipped preset overridden through ``TFSPEECH_ZOO_PATH``).
+    """
+
+    name: str
+    folder: Path
+    preset: dict | None = None
+    error: str | None = None
+    shadows: tuple[Path, ...] = field(default=())
+
+
 def roots(root: str | Path | None = None) -> list[Path]:
     """The folders searched for presets, in order (see the module doc)."""
     if root is not None:
@@ -76,6 +99,37 @@ def roots(root: str | Path | None = None) -> list[Path]:
 def list(root: str | Path | None = None) -> list[str]:  # noqa: A001 - the registry's verb
     """Names of the available presets, sorted."""
     return sorted(_index(root))
+
+
+def catalog(root: str | Path | None = None) -> list[CatalogEntry]:
+    """Every preset found, sorted by name, including broken ones (``error`` says why) and
+    with the folders each one shadows. Never raises for a broken preset folder."""
+    entries = []
+    for name, folders in sorted(_all_folders(root).items()):
+        try:
+            preset, error = _read_preset(folders[0]), None
+        except (PresetError, OSError, UnicodeDecodeError) as problem:
+            preset, error = None, str(problem)
+        entries.append(CatalogEntry(name, folders[0], preset, error, tuple(folders[1:])))
+    return entries
+
+
+def headline(preset: Mapping) -> dict[str, float]:
+    """The preset's headline held-out quality figures, ``{metric: value}``.
+
+    ``preset["headline"]`` (a list of metric names) when the preset names them; otherwise
+    the first metric that is not a count (an integer above 1, such as a number of
+    utterances). Empty when the preset has no metrics.
+    """
+    metrics = preset.get("metrics") or {}
+    values = {key: entry.get("value") if isinstance(entry, Mapping) else entry for key, entry in metrics.items()}
+    named = [key for key in preset.get("headline") or () if key in values]
+    if named:
+        return {key: values[key] for key in named}
+    for key, value in values.items():
+        if not (isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1):
+            return {key: value}
+    return {}
 
 
 def info(name: str, root: str | Path | None = None) -> dict:
@@ -90,7 +144,7 @@ def info(name: str, root: str | Path | None = None) -> dict:
 
 
 def load(name: str, root: str | Path | None = None, *, compile: bool = True,
-         expect: type | tuple[type, ...] | None = None) -> keras.Model:
+         expect: type | tuple[type, ...] | None = None) -> "keras.Model":
     """Builds preset ``name`` with its trained weights, compiled for fine-tuning when the model says how.
 
     The weights' sha256 is verified before anything is built. ``expect``: the model class(es)
@@ -126,7 +180,7 @@ def load(name: str, root: str | Path | None = None, *, compile: bool = True,
 
 
 def save_preset(
-    model: keras.Model,
+    model: "keras.Model",
     name: str,
     *,
     root: str | Path,
@@ -135,6 +189,7 @@ def save_preset(
     metrics: Mapping,
     card: str | None = None,
     overwrite: bool = False,
+    headline: list[str] | tuple[str, ...] | None = None,
 ) -> Path:
     """Writes ``root/name/`` (preset.json, model.weights.h5, CARD.md); returns the folder.
 
@@ -149,10 +204,16 @@ def save_preset(
         metrics: ``{metric: {"value": number, "command": how to measure it}}`` on held-out data.
         card: CARD.md text; generated from the fields above when None.
         overwrite: replace an existing preset of that name.
+        headline: the metrics that best say how good the model is (``zoo list`` shows
+            them); default: the first metric that is not a count.
     """
+    import numpy as np
+
     if not _NAME_PATTERN.fullmatch(name):
         raise ValueError(f"preset name {name!r}: use letters, digits, '.', '_', '-', starting with a letter or digit")
     _check_record(data, training, metrics)
+    if headline is not None and not set(headline) <= set(metrics):
+        raise ValueError(f"headline {[*headline]} names metrics not in metrics {sorted(metrics)}")
     class_name, module = _registered(model)
     if not model.built:
         raise PresetError(f"{type(model).__name__} is not built; call it on a batch before saving its preset")
@@ -180,6 +241,7 @@ def save_preset(
             "data": dict(data),
             "training": dict(training),
             "metrics": {k: dict(v) for k, v in metrics.items()},
+            **({"headline": [*headline]} if headline else {}),
         }
         try:
             text = json.dumps(preset, indent=2, sort_keys=False) + "\n"
@@ -197,13 +259,18 @@ def save_preset(
     return folder
 
 
-def _index(root) -> dict[str, Path]:
-    found: dict[str, Path] = {}
+def _all_folders(root) -> dict[str, list[Path]]:
+    """``{name: [folder, ...]}`` in search order (the first one is the one used)."""
+    found: dict[str, list[Path]] = {}
     for base in roots(root):
         if base.is_dir():
             for preset in sorted(base.glob(f"[!.]*/{PRESET_FILE}")):
-                found.setdefault(preset.parent.name, preset.parent)
+                found.setdefault(preset.parent.name, []).append(preset.parent)
     return found
+
+
+def _index(root) -> dict[str, Path]:
+    return {name: folders[0] for name, folders in _all_folders(root).items()}
 
 
 def _find(name: str, root) -> Path:
@@ -225,7 +292,9 @@ def _read_preset(folder: Path) -> dict:
     try:
         preset = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise PresetError(f"{path} is not valid JSON ({error}); restore it from git or re-save it") from error
+        raise PresetError(f"{path} is not valid JSON ({error}); {_restore_hint(path)}") from error
+    if not isinstance(preset, dict):
+        raise PresetError(f"{path} holds a JSON {type(preset).__name__}, not an object; {_restore_hint(path)}")
     missing = [key for key in _REQUIRED_KEYS if key not in preset]
     if missing:
         raise PresetError(f"{path} lacks {missing}; re-save the preset with tfspeech.zoo.save_preset")
@@ -243,13 +312,29 @@ def _verified_weights(folder: Path, weights: Mapping) -> Path:
     if actual != weights["sha256"]:
         raise ChecksumError(
             f"{path} is corrupt or changed: sha256 {actual}, expected {weights['sha256']} "
-            f"(from {folder / PRESET_FILE}). Restore it (`git checkout -- {path}`) or, if the "
+            f"(from {folder / PRESET_FILE}). {_restore_hint(path)}; or, if the "
             "new weights are intended, re-save the preset with tfspeech.zoo.save_preset."
         )
     return path
 
 
+def _restore_hint(path: Path) -> str:
+    """How to get a damaged preset file back, for where it lives: a git checkout, an
+    installed tfspeech package, or a folder of the user's own."""
+    path = Path(path).resolve()
+    for parent in path.parents:
+        if (parent / ".git").exists():
+            return f"restore it with `git -C {parent} checkout -- {path.relative_to(parent)}`"
+    shipped = Path(str(importlib.resources.files("tfspeech.presets"))).resolve()
+    if shipped in path.parents:
+        return ("it ships with the installed tfspeech package: restore it by reinstalling "
+                "(`pip install --force-reinstall --no-deps tfspeech`)")
+    return "restore it from your backup, or re-save the preset with tfspeech.zoo.save_preset"
+
+
 def _model_class(preset: Mapping) -> type:
+    import keras
+
     class_name, module = preset["class"], preset.get("module")
     if keras.saving.get_registered_object(class_name) is None and module and module.startswith("tfspeech."):
         importlib.import_module(module)
@@ -264,7 +349,7 @@ def _model_class(preset: Mapping) -> type:
     return cls
 
 
-def _without_optimizer(model: keras.Model) -> keras.Model:
+def _without_optimizer(model: "keras.Model") -> "keras.Model":
     """``model``, or a copy with the same weights and no optimizer when it has optimizer state:
     ``save_weights`` would store the optimizer's slots too (tripling an Adam model's file)."""
     optimizer = getattr(model, "optimizer", None)
@@ -276,7 +361,7 @@ def _without_optimizer(model: keras.Model) -> keras.Model:
     return copy
 
 
-def _build(model: keras.Model, build_config) -> None:
+def _build(model: "keras.Model", build_config) -> None:
     if model.built:
         return
     if hasattr(model, "build_from_preset"):
@@ -294,6 +379,9 @@ def _build(model: keras.Model, build_config) -> None:
 
 def _zeros(shape):
     """Zeros for a shape (a list of ints/None, None -> 1) or a nested dict/list of shapes."""
+    import keras
+    import numpy as np
+
     if isinstance(shape, Mapping):
         return {k: _zeros(v) for k, v in shape.items()}
     if all(d is None or isinstance(d, int) for d in shape):
@@ -301,7 +389,9 @@ def _zeros(shape):
     return [_zeros(s) for s in shape]
 
 
-def _registered(model: keras.Model) -> tuple[str, str]:
+def _registered(model: "keras.Model") -> tuple[str, str]:
+    import keras
+
     cls = type(model)
     class_name = keras.saving.get_registered_name(cls)
     if keras.saving.get_registered_object(class_name) is not cls:
