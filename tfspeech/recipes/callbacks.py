@@ -1,10 +1,12 @@
 """Keras callbacks the recipes share."""
 
 import json
+import os
 import time
 from pathlib import Path
 
 import keras
+from tqdm import tqdm
 
 
 class LateExponentialDecay:
@@ -62,3 +64,46 @@ class TrainingClock(keras.callbacks.Callback):
             print(f"\ntime limit of {self.max_minutes:g} minutes reached after epoch {epoch + 1}; "
                   f"run `{self.resume_command}` again to resume", flush=True)
             self.model.stop_training = True
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """After every epoch: ``checkpoint`` (model and optimizer, ``.keras``) then ``progress``
+    (JSON: finished epochs, training seconds over all runs so far, the epoch's logs), each
+    written to a temporary file and renamed, so a kill at any moment leaves a consistent pair."""
+
+    def __init__(self, run_dir: Path, steps_per_epoch: int, previous_seconds: float,
+                 checkpoint: str = "checkpoint.keras", progress: str = "progress.json"):
+        super().__init__()
+        self.run_dir, self.steps_per_epoch = Path(run_dir), steps_per_epoch
+        self.checkpoint, self.progress = checkpoint, progress
+        self.started = time.perf_counter() - previous_seconds
+
+    def on_epoch_end(self, epoch, logs=None):
+        partial = self.run_dir / f".partial-{self.checkpoint}"
+        self.model.save(partial)
+        os.replace(partial, self.run_dir / self.checkpoint)
+        state = {
+            "epochs": epoch + 1,
+            "steps_per_epoch": self.steps_per_epoch,
+            "loss": float(logs["loss"]),
+            "logs": {name: float(value) for name, value in (logs or {}).items()},
+            "train_seconds": round(time.perf_counter() - self.started, 1),
+        }
+        partial = self.run_dir / f".partial-{self.progress}"
+        partial.write_text(json.dumps(state) + "\n")
+        os.replace(partial, self.run_dir / self.progress)
+
+
+class TqdmProgress(keras.callbacks.Callback):
+    """A tqdm bar over all training steps, showing the latest loss."""
+
+    def __init__(self, total: int, initial: int):
+        super().__init__()
+        self.bar = tqdm(total=total, initial=initial, desc="training", unit="step")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+
+    def on_train_end(self, logs=None):
+        self.bar.close()

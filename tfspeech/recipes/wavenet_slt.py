@@ -30,11 +30,9 @@ import platform
 import shlex
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import keras
-from tqdm import tqdm
 
 from tfspeech import zoo
 from tfspeech.audio import MelConfig
@@ -43,7 +41,7 @@ from tfspeech.data.layout import MANIFEST
 from tfspeech.data.vocoder_pipeline import load_utterances, vocoder_dataset
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.recipes import vocoder_evaluation
-from tfspeech.recipes.callbacks import late_decay
+from tfspeech.recipes.callbacks import AtomicCheckpoint, TqdmProgress, late_decay
 
 PRESET_NAME = "wavenet-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
@@ -127,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
             callbacks=[
                 late_decay(args.learning_rate, total_steps=epochs * args.steps_per_epoch,
                            steps_per_epoch=args.steps_per_epoch),
-                AtomicCheckpoint(args.run_dir, args.steps_per_epoch, train_seconds),
+                AtomicCheckpoint(args.run_dir, args.steps_per_epoch, train_seconds, CHECKPOINT, PROGRESS),
                 keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard"), update_freq=50),
                 TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
             ],
@@ -166,46 +164,6 @@ def _restore_or_build(args, mel_config: MelConfig) -> tuple[WaveNet, int, float]
     compile_args["optimizer"] = keras.optimizers.Adam(args.learning_rate, clipnorm=1.0)
     model.compile(**compile_args)
     return model, 0, 0.0
-
-
-class AtomicCheckpoint(keras.callbacks.Callback):
-    """After every epoch: ``checkpoint.keras`` then ``progress.json`` (finished epochs, training
-    seconds over all runs so far), each written to a temporary file and renamed, so a kill at
-    any moment leaves a consistent pair."""
-
-    def __init__(self, run_dir: Path, steps_per_epoch: int, previous_seconds: float):
-        super().__init__()
-        self.run_dir, self.steps_per_epoch = run_dir, steps_per_epoch
-        self.started = time.perf_counter() - previous_seconds
-
-    def on_epoch_end(self, epoch, logs=None):
-        partial = self.run_dir / f".partial-{CHECKPOINT}"
-        self.model.save(partial)
-        os.replace(partial, self.run_dir / CHECKPOINT)
-        state = {
-            "epochs": epoch + 1,
-            "steps_per_epoch": self.steps_per_epoch,
-            "loss": float(logs["loss"]),
-            "train_seconds": round(time.perf_counter() - self.started, 1),
-        }
-        partial = self.run_dir / f".partial-{PROGRESS}"
-        partial.write_text(json.dumps(state) + "\n")
-        os.replace(partial, self.run_dir / PROGRESS)
-
-
-class TqdmProgress(keras.callbacks.Callback):
-    """A tqdm bar over all training steps, showing the latest loss (nats per sample)."""
-
-    def __init__(self, total: int, initial: int):
-        super().__init__()
-        self.bar = tqdm(total=total, initial=initial, desc="training", unit="step")
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(1)
-        self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
-
-    def on_train_end(self, logs=None):
-        self.bar.close()
 
 
 def _save_preset(model, args, corpus, metrics, trained_steps, train_seconds, argv) -> None:

@@ -1,0 +1,229 @@
+"""Train the ``istft-vocoder-slt`` frame-rate vocoder on the Festival HTS slt corpus.
+
+::
+
+    python -m tfspeech.recipes.istft_vocoder_slt                       # train; run again to resume
+    python -m tfspeech.recipes.istft_vocoder_slt --evaluate --zoo zoo  # held-out figures + preset
+
+Builds (or reuses) the whole slt corpus (the one tacotron2-slt trains on), caches its log-mels
+(``MelConfig()``, the features Tacotron 2 predicts) and trains an ``ISTFTVocoder`` with plain
+``fit`` on seeded random crops that carry their mel context, with the reconstruction loss
+(multi-resolution STFT, mel L1, compressed complex spectrum). A fixed set of validation crops
+gives the held-out loss after every epoch.
+
+The run folder (default ``~/.cache/tfspeech/runs/istft-vocoder-slt``) survives a kill:
+``checkpoint.keras`` (model and optimizer) and ``progress.json`` are replaced atomically after
+every ``--steps-per-epoch`` steps, and the same command resumes from them. AdamW's rate is
+``--learning-rate`` for the first 60% of the steps, then decays exponentially to a tenth.
+``--evaluate`` measures the latest checkpoint (a preview while unfinished) on whole held-out
+utterances of the test split (``tfspeech.recipes.istft_vocoder_evaluation``) and, with
+``--zoo``, saves the preset and its card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfspeech import zoo
+from tfspeech.audio import MelConfig
+from tfspeech.data.corpus import build_corpus, default_cache_dir
+from tfspeech.data.layout import MANIFEST
+from tfspeech.data.waveform_pipeline import context_crop, load_waveform_utterances, waveform_dataset
+from tfspeech.models.istft_vocoder import ISTFTVocoder
+from tfspeech.recipes import istft_vocoder_evaluation
+from tfspeech.recipes.callbacks import AtomicCheckpoint, TqdmProgress, late_decay
+
+PRESET_NAME = "istft-vocoder-slt"
+VOICE = "festival:cmu_us_slt_arctic_hts"
+CHECKPOINT = "checkpoint.keras"
+PROGRESS = "progress.json"
+EVALUATION = "evaluation"
+VALIDATION_CROPS = 32
+
+SIZES = {
+    # 2.1 M parameters (8.4 MB as float32); 0.6 s per step of 16 x 64 frames on 2 cores.
+    "preset": dict(channels=192, intermediate_channels=576, blocks=8, kernel_size=7),
+    "tiny": dict(channels=16, intermediate_channels=32, blocks=2, kernel_size=3),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfspeech.recipes.istft_vocoder_slt", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--corpus", type=Path, help="a built corpus (default: build the whole slt corpus)")
+    parser.add_argument("--run-dir", type=Path, help="checkpoints, TensorBoard logs, evaluation "
+                        "(default: <cache>/runs/istft-vocoder-slt)")
+    parser.add_argument("--size", choices=sorted(SIZES), default="preset")
+    parser.add_argument("--steps", type=int, default=12000, help="total training steps")
+    parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--segment-frames", type=int, default=64, help="frames of audio per crop (x 256 samples)")
+    parser.add_argument("--learning-rate", type=float, default=5e-4,
+                        help="AdamW's rate for the first 60%% of the steps, decayed to a tenth at the end")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-utterances", type=int, help="use only the first N training utterances")
+    parser.add_argument("--eval-utterances", type=int, default=32, help="whole held-out utterances measured")
+    parser.add_argument("--zoo", type=Path, help="save the preset into this zoo folder")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="do not train: measure the latest checkpoint (a preview while the run is "
+                             "unfinished) and, with --zoo, save it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    """Runs the recipe; returns the held-out figures when it evaluates."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_utterances"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.run_dir is None:
+        args.run_dir = default_cache_dir() / "runs" / PRESET_NAME
+    mel_config = MelConfig()
+    corpus = args.corpus or build_corpus([VOICE], n=None, seed=0)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+
+    model, done, train_seconds = _restore_or_build(args, mel_config)
+    epochs = math.ceil(args.steps / args.steps_per_epoch)
+    if args.evaluate and not done:
+        raise SystemExit(f"{args.run_dir} has no checkpoint to evaluate; train first (the same command "
+                         "without --evaluate)")
+    if done < epochs and not args.evaluate:
+        if done:
+            print(f"resuming {args.run_dir} at step {done * args.steps_per_epoch}", file=sys.stderr)
+        _train(model, args, corpus, mel_config, done, train_seconds, epochs)
+        progress = json.loads((args.run_dir / PROGRESS).read_text())
+        done, train_seconds = progress["epochs"], progress["train_seconds"]
+    if done < epochs and not args.evaluate:
+        return None
+    return _evaluate(model, args, corpus, mel_config, done, train_seconds, argv)
+
+
+def _train(model, args, corpus, mel_config, done, train_seconds, epochs) -> None:
+    train = load_waveform_utterances(corpus, "train", mel_config, limit=args.train_utterances)
+    validation = load_waveform_utterances(corpus, "validation", mel_config)
+    # A resumed run draws other crops than the first epochs did, reproducibly.
+    dataset = waveform_dataset(
+        train, mel_config, segment_frames=args.segment_frames, left_context=model.left_context,
+        right_context=model.right_context, batch_size=args.batch_size, seed=args.seed + 1000 * done,
+    )
+    model.fit(
+        dataset,
+        epochs=epochs,
+        initial_epoch=done,
+        steps_per_epoch=args.steps_per_epoch,
+        validation_data=_validation_crops(validation, model, args, mel_config),
+        shuffle=False,  # the crops are random already
+        verbose=0,
+        callbacks=[
+            late_decay(args.learning_rate, total_steps=epochs * args.steps_per_epoch,
+                       steps_per_epoch=args.steps_per_epoch),
+            AtomicCheckpoint(args.run_dir, args.steps_per_epoch, train_seconds, CHECKPOINT, PROGRESS),
+            keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard"), update_freq=50),
+            TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
+        ],
+    )
+
+
+def _validation_crops(utterances, model, args, mel_config) -> tf.data.Dataset:
+    """The same ``VALIDATION_CROPS`` crops every epoch (seeded), batched like training."""
+    rng = np.random.default_rng(12345)
+    crops = []
+    for index in rng.choice(len(utterances), VALIDATION_CROPS, replace=len(utterances) < VALIDATION_CROPS):
+        utterance = utterances[index]
+        start = int(rng.integers(max(utterance.mel.shape[0] - args.segment_frames, 0) + 1))
+        crops.append(context_crop(utterance, start, args.segment_frames, model.left_context,
+                                  model.right_context, mel_config))
+    mels, audio = (np.stack(part) for part in zip(*crops))
+    return tf.data.Dataset.from_tensor_slices((mels, audio)).batch(args.batch_size)
+
+
+def _restore_or_build(args, mel_config: MelConfig) -> tuple[ISTFTVocoder, int, float]:
+    """The checkpointed model, its finished epochs and training seconds, or a new compiled model."""
+    checkpoint, progress = args.run_dir / CHECKPOINT, args.run_dir / PROGRESS
+    if checkpoint.is_file() and progress.is_file():
+        state = json.loads(progress.read_text())
+        if state["steps_per_epoch"] != args.steps_per_epoch:
+            raise SystemExit(
+                f"{args.run_dir} was trained with --steps-per-epoch {state['steps_per_epoch']}; "
+                "resume with the same value or use another --run-dir"
+            )
+        return keras.saving.load_model(checkpoint), int(state["epochs"]), float(state["train_seconds"])
+    model = ISTFTVocoder(mel_config.to_dict(), **SIZES[args.size])
+    model.build_from_preset()
+    compile_args = model.default_compile_args()
+    compile_args["optimizer"].learning_rate = args.learning_rate
+    model.compile(**compile_args)
+    return model, 0, 0.0
+
+
+def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dict:
+    held_out = load_waveform_utterances(corpus, "test", mel_config, limit=args.eval_utterances)
+    out_dir = args.run_dir / EVALUATION
+    figures = istft_vocoder_evaluation.evaluate(model, held_out, mel_config, out_dir=out_dir)
+    (out_dir / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    if args.zoo is not None:
+        _save_preset(model, args, corpus, figures, done * args.steps_per_epoch, train_seconds, argv)
+    return figures
+
+
+def _save_preset(model, args, corpus, figures, trained_steps, train_seconds, argv) -> None:
+    fingerprint = hashlib.sha256((Path(corpus) / MANIFEST).read_bytes()).hexdigest()
+    argv = list(argv if argv is not None else sys.argv[1:])
+    module = "python -m tfspeech.recipes.istft_vocoder_slt"
+    command = f"{module} {shlex.join(argv)}".strip()
+    train_command = f"{module} {shlex.join(a for a in _without_evaluation_flags(argv))}".strip()
+    data = {"corpus": VOICE, "sentences": "all (8,481)", "fingerprint": f"sha256:{fingerprint}"}
+    training = {
+        "command": train_command,
+        "steps": trained_steps,
+        "target_steps": args.steps,
+        "finished": trained_steps >= args.steps,
+        "batch_size": args.batch_size,
+        "segment_frames": args.segment_frames,
+        "learning_rate": f"{args.learning_rate:g}, decayed exponentially from 60% of the steps to a tenth",
+        "wall_time_s": round(train_seconds, 1),
+        "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+    }
+    values = istft_vocoder_evaluation.flat_metrics(figures)
+    folder = zoo.save_preset(
+        model, PRESET_NAME, root=args.zoo, data=data, training=training,
+        metrics={name: {"value": round(value, 4), "command": command} for name, value in values.items()},
+        card=istft_vocoder_evaluation.card(PRESET_NAME, model, figures, data, training, command),
+        overwrite=True,
+        headline=["pesq_vocoder", "pesq_griffin_lim", "cer_vocoder"],
+    )
+    istft_vocoder_evaluation.copy_plots(args.run_dir / EVALUATION, folder)
+    print(f"saved preset {PRESET_NAME} to {folder}", file=sys.stderr)
+
+
+def _without_evaluation_flags(argv: list[str]) -> list[str]:
+    """``argv`` less ``--evaluate`` and ``--zoo <folder>``: the training command."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--zoo":
+            skip = True
+        elif arg != "--evaluate" and not arg.startswith("--zoo="):
+            kept.append(arg)
+    return kept
+
+
+if __name__ == "__main__":
+    main()
