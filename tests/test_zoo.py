@@ -249,3 +249,50 @@ def test_save_refuses_to_overwrite_unless_asked(root, features):
 
     np.testing.assert_array_equal(zoo.load("tiny-net", root=root)(features), retrained(features))
     assert sorted(p.name for p in root.iterdir()) == ["tiny-net"]
+
+
+def test_headline_is_named_by_the_preset_else_the_first_figure_that_is_not_a_count(root, features):
+    metrics = {"utterances": {"value": 162, "command": "c"}, "mse": {"value": 0.3, "command": "c"},
+               "cer": {"value": 0.2, "command": "c"}}
+    assert zoo.headline({"metrics": metrics}) == {"mse": 0.3}
+    assert zoo.headline({"metrics": metrics, "headline": ["cer", "mse"]}) == {"cer": 0.2, "mse": 0.3}
+    assert zoo.headline({"metrics": {}}) == {}
+    record = {**RECORD, "metrics": metrics}
+    zoo.save_preset(tiny_net(features), "tiny-net", root=root, headline=["cer"], **record)
+    assert zoo.headline(zoo.info("tiny-net", root=root)) == {"cer": 0.2}
+    with pytest.raises(ValueError, match="headline"):
+        zoo.save_preset(tiny_net(features), "other", root=root, headline=["wer"], **record)
+
+
+def test_every_shipped_preset_names_a_headline_quality_figure():
+    for entry in zoo.catalog():
+        assert entry.error is None, entry.error
+        figures = zoo.headline(entry.preset)
+        assert entry.preset.get("headline") and set(figures) == set(entry.preset["headline"]), entry.name
+        assert all(isinstance(v, float) or abs(v) <= 1 for v in figures.values()), (entry.name, figures)
+
+
+def test_catalog_lists_broken_presets_and_what_shadows_what(tmp_path, monkeypatch, features):
+    user = tmp_path / "user"
+    zoo.save_preset(tiny_net(features), "gmm-digits", root=user, **RECORD)
+    (user / "broken").mkdir()
+    (user / "broken" / zoo.PRESET_FILE).write_text("[1, 2]")
+    monkeypatch.setenv(zoo.ZOO_PATH_ENV, str(user))
+    entries = {entry.name: entry for entry in zoo.catalog()}
+    assert "JSON list, not an object" in entries["broken"].error and entries["broken"].preset is None
+    assert entries["gmm-digits"].folder == user / "gmm-digits"
+    assert entries["gmm-digits"].shadows == (Path(str(tfspeech.presets.__path__[0])) / "gmm-digits",)
+    assert "broken" in zoo.list()  # list names every folder; info/load raise the clear error
+    with pytest.raises(zoo.PresetError, match="not an object"):
+        zoo.info("broken")
+
+
+def test_restore_hints_fit_where_the_preset_lives(tmp_path, monkeypatch):
+    shipped = Path(str(tfspeech.presets.__path__[0])) / "gmm-digits" / zoo.WEIGHTS_FILE
+    if (shipped.parent.parent.parent / ".git").exists():
+        assert "checkout -- zoo/gmm-digits/model.weights.h5" in zoo._restore_hint(shipped)
+    monkeypatch.setattr(zoo.importlib.resources, "files", lambda package: tmp_path / "site-packages" / "presets")
+    installed = tmp_path / "site-packages" / "presets" / "gmm-digits" / zoo.WEIGHTS_FILE
+    assert "pip install --force-reinstall" in zoo._restore_hint(installed)
+    assert "git" not in zoo._restore_hint(installed)
+    assert "re-save" in zoo._restore_hint(tmp_path / "mine" / "x" / zoo.WEIGHTS_FILE)
