@@ -27,6 +27,8 @@ NATIVE_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./+-]+:\
 _BANNERS = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
     "To enable the following instructions:",
+    "INFO: Created TensorFlow Lite",  # LiteRT's delegate notice
+    "fully_quantize: ",  # the TFLite quantizer's settings dump
 )
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tfspeech.text import UnknownSymbolsError, normalize
+from tfspeech.text import TextEncoder, UnknownSymbolsError, normalize
 from tfspeech.text.normalize import normalize_speakable, spell_cardinal, spell_ordinal, spell_year
 
 
@@ -82,7 +82,7 @@ def test_normalize_is_idempotent(text):
 
 
 def test_unknown_characters_kept_for_the_encoder_to_report():
-    assert normalize("caf\u00e9 * x") == "caf\u00e9 * x"
+    assert normalize("caf\u00e9 * x \u0416") == "cafe * x \u0436"  # Latin transliterated, the rest kept
 
 
 def test_normalize_speakable_lists_unknown_characters_with_positions():
@@ -108,3 +108,22 @@ def test_nothing_speakable(text):
 def test_normalize_rejects_non_strings():
     with pytest.raises(TypeError, match="str"):
         normalize(42)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Café naïve", "cafe naive"),
+    ("Zoë", "zoe"),
+    ("Straße, Æsop, Øresund, Łódź.", "strasse, aesop, oresund, lodz."),
+    ("Señor Muñoz in São Paulo", "senor munoz in sao paulo"),
+])
+def test_accented_latin_letters_are_transliterated(text, expected):
+    assert normalize(text) == expected
+    assert normalize_speakable(text) == expected
+    assert TextEncoder("characters").decode(TextEncoder("characters").encode(text)) == expected
+
+
+@pytest.mark.parametrize("text, symbol", [("Привет", "П"), ("東京 tower", "東"), ("x ™ y", "™")])
+def test_scripts_the_models_cannot_speak_keep_their_clear_error(text, symbol):
+    with pytest.raises(UnknownSymbolsError) as error:
+        normalize_speakable(text)
+    assert symbol in error.value.unknown and "Latin letters" in str(error.value)

@@ -2,8 +2,10 @@
 
 ``normalize`` expands numbers (cardinals, ordinals, years, decades, decimals,
 currency, percentages, clock times), common abbreviations, maps typographic
-punctuation to ASCII and collapses whitespace. Characters it does not know are
-left in place so that the encoder can report them (never dropped or guessed).
+punctuation to ASCII, transliterates accented Latin letters ("Café naïve" → "cafe
+naive", "ß" → "ss") and collapses whitespace. Characters it does not know (other
+scripts, symbols) are left in place so that the encoder can report them (never dropped
+or guessed).
 
 The number speller is written here rather than taken from a library: the
 usual one (num2words) is not a dependency, and the rules TTS wants (years read
@@ -12,6 +14,7 @@ as "nineteen ninety nine", cents, digit-by-digit decimals) are a few lines.
 
 import re
 import string
+import unicodedata
 
 from tfspeech.text.symbols import LETTERS, PUNCTUATION, UnknownSymbolsError, unsupported_characters
 
@@ -52,6 +55,10 @@ _TYPOGRAPHIC_PUNCTUATION = {
     "\u202f": " ", "\u2013": " - ", "\u2014": " - ", "\u2015": " - ",
 }
 _PUNCTUATION_MAP = str.maketrans(_TYPOGRAPHIC_PUNCTUATION)
+# Latin letters with no decomposition into a base letter and accents.
+_LATIN_LIGATURES = {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+                    "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ł": "l", "Ł": "L",
+                    "ı": "i", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T", "ĸ": "k", "ŉ": "'n"}
 # Characters normalize() turns into symbols (input side) and the symbols it produces (output side).
 _EXPANDABLE = frozenset(string.ascii_letters + string.digits + PUNCTUATION + "$£€%&"
                         + "".join(_TYPOGRAPHIC_PUNCTUATION))
@@ -104,6 +111,30 @@ def spell_year(year: int) -> str:
     return f"{spell_cardinal(century)} {spell_cardinal(rest)}"
 
 
+def transliterate_latin(text: str) -> str:
+    """Accented and other Latin letters → ASCII letters ("Zoë" → "Zoe", "Æsop" → "AEsop").
+
+    Only letters of the Latin script change; other scripts and symbols stay as they are.
+    """
+    if text.isascii():
+        return text
+    return "".join(_latin_to_ascii(char) if is_latin_letter(char) else char for char in text)
+
+
+def is_latin_letter(char: str) -> bool:
+    """A letter of the Latin script that ``transliterate_latin`` turns into ASCII."""
+    if char.isascii():
+        return char.isalpha()
+    return char.isalpha() and unicodedata.name(char, "").startswith("LATIN") and _latin_to_ascii(char).isascii()
+
+
+def _latin_to_ascii(char: str) -> str:
+    if char in _LATIN_LIGATURES:
+        return _LATIN_LIGATURES[char]
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return base if base.isascii() and base.isalpha() else char
+
+
 def normalize(text: str) -> str:
     """Return ``text`` as lowercase speakable words with ASCII punctuation.
 
@@ -113,6 +144,7 @@ def normalize(text: str) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"normalize expects a str, got {type(text).__name__}")
+    text = transliterate_latin(text)
     text = re.sub(r"(?<=\d)[\u2013\u2014](?=\d)", "-", text)
     text = text.translate(_PUNCTUATION_MAP).replace("--", " - ")
     text = _expand_abbreviations(text)
@@ -129,7 +161,8 @@ def normalize_speakable(text: str) -> str:
     like a lone "$" that normalization leaves over), and ``ValueError`` when
     nothing speakable (no letter or digit) remains.
     """
-    unknown = unsupported_characters(text, lambda char: char.isspace() or char in _EXPANDABLE)
+    unknown = unsupported_characters(text, lambda char: char.isspace() or char in _EXPANDABLE
+                                     or is_latin_letter(char))
     if unknown:
         raise UnknownSymbolsError(text, unknown, "text")
     normalized = normalize(text)

@@ -24,7 +24,8 @@ PHONEMES = (PAD, EOS, *PUNCTUATION, SPACE, *ARPABET)
 
 
 _CHARACTER_HINT = (
-    f"Remove or spell them out; supported are letters, digits, whitespace, {PUNCTUATION} and what "
+    f"Remove or spell them out; supported are Latin letters (accents are dropped: é → e), digits, "
+    f"whitespace, {PUNCTUATION} and what "
     "tfspeech.text.normalize expands ($ £ € % &, curly quotes, dashes, ellipsis).")
 
 
