@@ -68,3 +68,31 @@ def test_the_report_says_whether_it_passes():
     report = export.ExportReport("tflite", "m.tflite", 10, None, export.DEFAULT_TOLERANCES[None],
                                  (compare(np.float32([np.nan]), np.float32([0.0])),))
     assert not report.passed and "parity: FAILED" in str(report)
+
+
+def test_a_model_ruined_by_a_nan_row_does_not_pass_export(tmp_path):
+    """gmm-digits fitted on data with one NaN row: Keras gives NaN, LiteRT -inf; it used to pass."""
+    from sklearn.datasets import load_digits
+
+    from tfspeech import zoo
+
+    model = zoo.load("gmm-digits")
+    pixels = load_digits().data[:64].astype("float32")
+    pixels[3] = np.nan
+    model.fit(pixels, epochs=1, batch_size=64, verbose=0)
+    with pytest.raises(export.ParityError) as error:
+        export.tflite(model, tmp_path / "ruined.tflite", representative_data=[pixels[:2]])
+    assert not error.value.report.passed
+    assert "NaN/inf on one side only" in str(error.value) or "no finite value" in str(error.value)
+
+
+def test_unwritable_export_locations_are_export_errors(tmp_path):
+    import keras
+
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(export.ExportError, match="cannot write the SavedModel"):
+        export.saved_model(model, tmp_path / "a-file" / "models")
+    with pytest.raises(export.ExportError, match="cannot write"):
+        export.tflite(model, tmp_path / "a-file" / "m.tflite")
