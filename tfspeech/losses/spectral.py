@@ -20,6 +20,12 @@ import tensorflow as tf
 from tfspeech.audio.features import MelConfig, log_mel_spectrogram
 
 DEFAULT_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))  # (n_fft, hop, window)
+
+
+def resolutions_around(n_fft: int) -> tuple[tuple[int, int, int], ...]:
+    """Half, one and two times ``n_fft``, each with a quarter-window hop: ``DEFAULT_RESOLUTIONS``
+    for ``n_fft = 1024``."""
+    return tuple((size, size // 4, size) for size in (n_fft // 2, n_fft, 2 * n_fft))
 _EPS = 1e-7
 
 
@@ -66,7 +72,8 @@ def compressed_complex_loss(y_true, y_pred, n_fft: int = 1024, hop: int = 256, w
 @keras.saving.register_keras_serializable(package="tfspeech")
 class VocoderReconstructionLoss(keras.losses.Loss):
     """``mel_weight · mel L1 + stft_weight · multi-resolution STFT + complex_weight ·
-    compressed complex`` on waveforms ``(batch, samples)``; the complex term uses the
+    compressed complex`` on waveforms ``(batch, samples)``, which need at least ``2 · n_fft``
+    samples. The STFT resolutions are ``resolutions_around(n_fft)``; the complex term uses the
     ``mel_config``'s own STFT frames."""
 
     def __init__(self, mel_config: dict | None = None, mel_weight: float = 1.0, stft_weight: float = 1.0,
@@ -79,7 +86,7 @@ class VocoderReconstructionLoss(keras.losses.Loss):
         config = MelConfig.from_dict(self.mel_config)
         y_true = tf.cast(y_true, tf.float32)
         loss = self.mel_weight * mel_l1_loss(y_true, y_pred, config)
-        loss += self.stft_weight * multi_resolution_stft_loss(y_true, y_pred)
+        loss += self.stft_weight * multi_resolution_stft_loss(y_true, y_pred, resolutions_around(config.n_fft))
         loss += self.complex_weight * compressed_complex_loss(
             y_true, y_pred, config.n_fft, config.hop_length, config.win_length)
         # A Loss returns per-example values; the terms above are batch means already.
