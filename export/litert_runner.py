@@ -215,6 +215,16 @@ def _bind_inputs(specs: list[str], names: list[str]) -> list[str] | dict[str, st
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; a wrong model, input file, input name or shape is one line, exit 2."""
+    try:
+        return _main(argv)
+    except (ValueError, KeyError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"litert_runner: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description="Run a .tflite model on .npy inputs with ai-edge-litert only.")
     parser.add_argument("model", help="the .tflite file")
     parser.add_argument("--input", action="append", default=[], metavar="[NAME=]FILE.npy",

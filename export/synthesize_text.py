@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--griffin-lim-iters must be at least 1")
     try:
         settings = load_settings(args.model)
-        ids = parse_ids(args.ids, settings["vocab_size"]) if args.ids else text_to_ids(args.text, settings["symbols"])
+        ids = (parse_ids(args.ids, settings["vocab_size"]) if args.ids is not None
+               else text_to_ids(args.text, settings["symbols"]))
     except (ValueError, OSError, ImportError) as error:
         print(f"synthesize_text: error: {error}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ silently wrong transcript (``sox in.wav -r 22050 out.wav`` converts).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import wave
 from pathlib import Path
@@ -29,19 +30,45 @@ SAMPLE_RATE = 22050
 ALPHABET = "_~!'\"(),-.:;? abcdefghijklmnopqrstuvwxyz"
 
 
-def read_wav(path: str | Path) -> np.ndarray:
-    """Mono float32 samples in [-1, 1] of a 16-bit PCM WAV at ``SAMPLE_RATE``."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getsampwidth() != 2:
-            raise ValueError(f"{path}: {8 * wav.getsampwidth()}-bit samples; convert to 16-bit PCM")
-        if wav.getframerate() != SAMPLE_RATE:
-            raise ValueError(f"{path}: {wav.getframerate()} Hz; the model needs {SAMPLE_RATE} Hz "
-                             f"(convert with `sox {path} -r {SAMPLE_RATE} out.wav`)")
-        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-        samples = frames.reshape(-1, wav.getnchannels()).mean(axis=1) / 32768.0
+def read_wav(path: str | Path, min_samples: int = 1) -> np.ndarray:
+    """Mono float32 samples in [-1, 1] of a 16-bit PCM WAV at ``SAMPLE_RATE``.
+
+    Raises ``ValueError`` naming the file for anything else: not a WAV (RIFF) file, float
+    or compressed samples, another width or rate, or fewer than ``min_samples`` samples.
+    """
+    try:
+        with wave.open(str(path), "rb") as wav:
+            width, rate, channels = wav.getsampwidth(), wav.getframerate(), wav.getnchannels()
+            data = wav.readframes(wav.getnframes())
+    except wave.Error as error:  # "file does not start with RIFF id", "unknown format: 3" (float), ...
+        raise ValueError(f"{path} is not a 16-bit PCM WAV file ({error}); convert it with "
+                         f"`sox {path} -b 16 -e signed-integer -r {SAMPLE_RATE} out.wav`") from error
+    except EOFError as error:
+        raise ValueError(f"{path} is not a WAV file, or a truncated one (its header ends early)") from error
+    if width != 2:
+        raise ValueError(f"{path}: {8 * width}-bit samples; convert to 16-bit PCM")
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{path}: {rate} Hz; the model needs {SAMPLE_RATE} Hz "
+                         f"(convert with `sox {path} -r {SAMPLE_RATE} out.wav`)")
+    frames = np.frombuffer(data[:len(data) - len(data) % (2 * channels)], dtype="<i2")
+    samples = frames.reshape(-1, channels).mean(axis=1) / 32768.0
     if samples.size == 0:
         raise ValueError(f"{path} holds no audio")
+    if samples.size < min_samples:
+        raise ValueError(f"{path} is {1000 * samples.size / SAMPLE_RATE:.0f} ms long; the recognizer needs at "
+                         f"least {min_samples} samples ({1000 * min_samples / SAMPLE_RATE:.0f} ms)")
     return samples.astype(np.float32)
+
+
+def min_samples(model_path: str | Path) -> int:
+    """The fewest samples the model's STFT can analyse (one window, ``n_fft``), from the
+    settings ``<model>.json`` that ``tfspeech export`` writes; 1024 without it."""
+    settings = Path(model_path).with_suffix(".json")
+    try:
+        mel_config = json.loads(settings.read_text())["config"]["mel_config"]
+        return int(mel_config["n_fft"]) // 2 + 1
+    except (OSError, ValueError, KeyError, TypeError):
+        return 513
 
 
 def transcribe(runner: LiteRTRunner, samples: np.ndarray) -> str:
@@ -55,16 +82,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="the exported ctc-multivoice .tflite")
     parser.add_argument("wavs", nargs="+", help="16-bit PCM WAV files at 22,050 Hz")
     args = parser.parse_args(argv)
-    try:
-        recordings = [read_wav(path) for path in args.wavs]
-    except (ValueError, OSError, wave.Error) as error:
-        print(f"transcribe_wav: error: {error}", file=sys.stderr)
-        return 2
-    runner = LiteRTRunner(args.model)
-    for path, samples in zip(args.wavs, recordings):
-        text = transcribe(runner, samples)
-        print(f"{path}\t{text}" if len(args.wavs) > 1 else text)
-    return 0
+    failed, recordings = {}, {}
+    shortest = min_samples(args.model)
+    for path in args.wavs:
+        try:
+            recordings[path] = read_wav(path, shortest)
+        except (ValueError, OSError) as error:
+            failed[path] = str(error)
+    if recordings:
+        try:
+            runner = LiteRTRunner(args.model)
+        except (ValueError, OSError) as error:
+            print(f"transcribe_wav: error: {args.model}: {error}", file=sys.stderr)
+            return 2
+    for path, samples in recordings.items():
+        try:
+            text = transcribe(runner, samples)
+        except (ValueError, RuntimeError) as error:
+            failed[path] = f"{path}: the model could not run on it ({str(error).splitlines()[0]})"
+            continue
+        print(f"{path}\t{text}" if len(args.wavs) > 1 else text, flush=True)
+    for message in failed.values():
+        print(f"transcribe_wav: error: {message}", file=sys.stderr)
+    return 0 if not failed else (2 if len(failed) == len(args.wavs) else 1)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -293,3 +293,16 @@ def test_discrete_outputs_must_match_in_float32_and_are_reported_when_quantized(
     assert ids.output == "ids" and ids.mismatch == 0.25 and ids.gated is gated and ids.passed is not gated
     assert logits.mismatch is None and logits.gated and logits.passed
     assert ids.status == ("FAIL" if gated else "reported (25.0% differ)")
+
+
+def test_runner_cli_wrong_input_shape_or_file_is_one_line(float32_tflite, tmp_path):
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 15, 8), "float32"))
+    for args in (["--input", str(tmp_path / "wrong.npy")], ["--input", str(tmp_path / "missing.npy")],
+                 ["--input", "nope=" + str(tmp_path / "wrong.npy")]):
+        result = subprocess.run([sys.executable, str(RUNNER), str(float32_tflite.path), *args,
+                                 "--output-dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "expects shape [-1, 16, 8]" in subprocess.run(
+        [sys.executable, str(RUNNER), str(float32_tflite.path), "--input", str(tmp_path / "wrong.npy"),
+         "--output-dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=120).stderr

@@ -127,6 +127,7 @@ def test_tacotron_speaks_through_its_linear_spectrogram(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--ids", "3,999"], "--ids [999] are not symbols of this model"),
     (["--ids", "3,x"], "--ids takes comma-separated integers"),
+    (["--ids", ""], "--ids is empty"),
     (["Price: 5 €"], "€"),
     (["!!!"], "nothing to speak"),
 ])
