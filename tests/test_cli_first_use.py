@@ -1,7 +1,6 @@
 """A new user's first minutes: model-free commands answer at once without TensorFlow,
 every input is checked before a model loads, and the terminal shows no C++ log lines."""
 
-import json
 import os
 import shutil
 import subprocess

@@ -223,7 +223,8 @@ def _recipe_modules() -> list[str]:
 
     import tfspeech.recipes
 
-    return sorted(m.name for m in pkgutil.iter_modules(tfspeech.recipes.__path__) if m.name != "tts_training")
+    helpers = ("tts_training", "tts_recipe")
+    return sorted(m.name for m in pkgutil.iter_modules(tfspeech.recipes.__path__) if m.name not in helpers)
 
 
 def _train(args) -> int:

@@ -1,9 +1,10 @@
-"""Speech recognition outputs ↔ text: the recognizer's alphabet, CTC decoding, transcription.
+"""Speech recognition outputs ↔ text: transcripts, CTC decoding, transcription with a preset.
 
-The recognizer predicts ``NUM_CLASSES`` classes per frame: the ids of
-``tfspeech.text.CHARACTERS`` (of which it uses lowercase letters, the apostrophe and
-the space) and the CTC blank, ``BLANK``, the last class. Padding id 0 (PAD) never
-appears in a transcript, so padded label batches use it.
+The recognizer's alphabet (``NUM_CLASSES`` classes per frame, the CTC ``BLANK`` last,
+``PAD_ID`` 0 never in a transcript) lives in ``tfspeech.text.alphabet``; its dense best-path
+op ``collapse_greedy`` in the model's module, ``tfspeech.models.ctc``. Both are re-exported
+here. The model never imports this module (which reaches the zoo): the dependency runs one
+way, from this front end to the model.
 
 Logits are ``(batch, frames, NUM_CLASSES)``, batch-major; ``logit_length`` ``(batch,)``
 counts the valid frames (default: all).
@@ -18,13 +19,16 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfspeech.models.ctc import CTCRecognizer, collapse_greedy
 from tfspeech.text import CHARACTERS, normalize
+from tfspeech.text.alphabet import BLANK, NUM_CLASSES, PAD_ID, TRANSCRIPT_SYMBOLS
 from tfspeech.text.normalize import normalize_speakable
 
-BLANK = len(CHARACTERS)
-NUM_CLASSES = len(CHARACTERS) + 1
-PAD_ID = CHARACTERS.index("_")
-TRANSCRIPT_SYMBOLS = "abcdefghijklmnopqrstuvwxyz' "
+__all__ = [
+    "BLANK", "NUM_CLASSES", "PAD_ID", "TRANSCRIPT_SYMBOLS", "beam_search_decode", "collapse_greedy", "decode",
+    "encode_transcript", "greedy_decode", "ids_to_text", "speech_log_mel", "transcribe", "transcribe_file",
+    "transcript",
+]
 DEFAULT_PRESET = "ctc-multivoice"
 _IDS = {symbol: CHARACTERS.index(symbol) for symbol in TRANSCRIPT_SYMBOLS}
 _NOT_SPOKEN = re.compile(r"[^a-z' ]+")
@@ -51,18 +55,6 @@ def encode_transcript(text: str) -> np.ndarray:
 def ids_to_text(ids) -> str:
     """Label ids → text, skipping padding (id 0) and blanks."""
     return "".join(CHARACTERS[int(i)] for i in ids if int(i) not in (PAD_ID, BLANK))
-
-
-def collapse_greedy(logits) -> tf.Tensor:
-    """``(batch, frames)`` int32 best-path label ids, with repeats and blanks replaced by 0 (PAD).
-
-    Dense ops only (argmax, compare, select), so it exports to TFLite builtins; dropping
-    the zeros gives what ``tf.nn.ctc_greedy_decoder`` returns.
-    """
-    best = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=BLANK)
-    keep = tf.logical_and(tf.not_equal(best, BLANK), tf.not_equal(best, previous))
-    return tf.where(keep, best, tf.zeros_like(best))
 
 
 def greedy_decode(logits, logit_length=None) -> list[str]:
@@ -142,7 +134,6 @@ def transcribe_file(path: str | Path, preset: str = DEFAULT_PRESET, beam_width: 
 @functools.lru_cache(maxsize=2)
 def _load_preset(name: str):
     import tfspeech.zoo
-    from tfspeech.models.ctc import CTCRecognizer
 
     return tfspeech.zoo.load(name, compile=False, expect=CTCRecognizer)
 

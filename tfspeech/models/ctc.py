@@ -4,7 +4,8 @@ Log-mel ``(batch, frames, n_mels)`` → per-utterance mean/variance normalizatio
 SpecAugment (training only) → ``len(conv_strides)`` Conv1D layers (ReLU, layer norm) that
 stride time by ``time_stride`` → ``rnn_layers`` bidirectional GRU/LSTM → dense logits
 ``(batch, ceil(frames / time_stride), num_classes)``; the last class is the CTC blank
-(alphabet: ``tfspeech.decoding``).
+(alphabet: ``tfspeech.text.alphabet``; decoding to text: ``tfspeech.decoding``, which
+imports this module, never the other way round).
 
 Padded batches go in as ``{"log_mel": (batch, frames, n_mels), "num_frames": (batch,)}``:
 normalization, SpecAugment and the recurrent layers then see only each utterance's own
@@ -21,12 +22,24 @@ import numpy as np
 import tensorflow as tf
 
 from tfspeech.audio.features import MelConfig, log_mel_spectrogram
-from tfspeech.decoding import NUM_CLASSES, collapse_greedy
+from tfspeech.text.alphabet import BLANK, NUM_CLASSES
 from tfspeech.layers.spec_augment import SpecAugment
 from tfspeech.losses.ctc import ctc_loss
 
 _VARIANCE_FLOOR = 1e-2  # log-mel variance floor: a silent band normalizes to 0, not to noise
 _RNN_TYPES = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+
+
+def collapse_greedy(logits) -> tf.Tensor:
+    """``(batch, frames)`` int32 best-path label ids, with repeats and blanks replaced by 0 (PAD).
+
+    Dense ops only (argmax, compare, select), so it exports to TFLite builtins; dropping
+    the zeros gives what ``tf.nn.ctc_greedy_decoder`` returns.
+    """
+    best = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=BLANK)
+    keep = tf.logical_and(tf.not_equal(best, BLANK), tf.not_equal(best, previous))
+    return tf.where(keep, best, tf.zeros_like(best))
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")
@@ -35,7 +48,7 @@ class CTCRecognizer(keras.Model):
 
     Args:
         n_mels: log-mel bands per frame (must match ``mel_config``).
-        num_classes: output classes, blank last (``tfspeech.decoding.NUM_CLASSES``).
+        num_classes: output classes, blank last (``tfspeech.text.alphabet.NUM_CLASSES``).
         conv_filters, conv_kernel_size, conv_strides: the convolutional front end, one
             entry of ``conv_strides`` per layer; their product is ``time_stride``.
         rnn_type: ``"gru"`` or ``"lstm"``; rnn_units per direction; rnn_layers.

@@ -47,7 +47,7 @@ from tfspeech.data.features import cache_log_mels
 from tfspeech.data.layout import MANIFEST, Utterance, read_corpus
 from tfspeech.data.tts_pipeline import tts_dataset
 from tfspeech.plots import save_alignment_plot
-from tfspeech.recipes.tts_training import Recipe, corpus_fingerprint
+from tfspeech.recipes.tts_recipe import Recipe, corpus_fingerprint
 from tfspeech.text import TextEncoder
 
 ZOO = Path(__file__).resolve().parents[2] / "zoo"

@@ -27,13 +27,11 @@ and writes the zoo preset: see ``tfspeech.recipes.tts_evaluation``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -45,36 +43,18 @@ from tfspeech.data.corpus import build_corpus, default_cache_dir
 from tfspeech.data.layout import MANIFEST, read_corpus
 from tfspeech.data.tts_pipeline import tts_dataset
 from tfspeech.plots import matrix_png
+from tfspeech.recipes import tts_evaluation
 from tfspeech.recipes.callbacks import late_decay
+from tfspeech.recipes.tts_recipe import Recipe, corpus_fingerprint
 from tfspeech.text import TextEncoder
+
+__all__ = ["STRATEGIES", "Recipe", "corpus_fingerprint", "main", "make_strategy", "train"]
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """A preset's training: model class and exact config, voice, schedule."""
-
-    preset: str
-    module: str
-    model_class: type
-    config: dict = field(repr=False)
-    voice: str
-    steps: int
-    batch_size: int
-    checkpoint_every: int
-    linear: bool = False  # Tacotron's linear-spectrogram targets
-
-    def build_model(self) -> keras.Model:
-        model = self.model_class(**self.config)
-        model.build()
-        return model
-
-
 def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     """Command line of a recipe module (see ``--help``)."""
-    from tfspeech.recipes import tts_evaluation  # it imports this module
-
     parser = argparse.ArgumentParser(
         prog=f"python -m {recipe.module}",
         description=f"Train the {recipe.preset} preset ({recipe.model_class.__name__}) on the {recipe.voice} "
@@ -176,11 +156,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
                              "index) in the environment of every worker; see tf.distribute.MultiWorkerMirroredStrategy")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
-
-
-def corpus_fingerprint(corpus_dir) -> str:
-    """sha256 of the corpus manifest (engines, arguments, every wav's sha256)."""
-    return hashlib.sha256((Path(corpus_dir) / MANIFEST).read_bytes()).hexdigest()
 
 
 def _dataset(recipe: Recipe, corpus_dir: Path, split: str, batch_size: int, seed: int, shuffle: bool):

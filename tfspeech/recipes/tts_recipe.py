@@ -1,0 +1,40 @@
+"""What a TTS recipe is (``Recipe``) and how a run names its data (``corpus_fingerprint``).
+
+Shared by training (``tts_training``) and evaluation (``tts_evaluation``): the import
+runs one way, ``tts_training`` → ``tts_evaluation`` → this module, so neither of the
+two needs the other at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tfspeech.data.layout import MANIFEST
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A preset's training: model class and exact config, voice, schedule."""
+
+    preset: str
+    module: str
+    model_class: type
+    config: dict = field(repr=False)
+    voice: str
+    steps: int
+    batch_size: int
+    checkpoint_every: int
+    linear: bool = False  # Tacotron's linear-spectrogram targets
+
+    def build_model(self):
+        """A new, built ``model_class(**config)``."""
+        model = self.model_class(**self.config)
+        model.build()
+        return model
+
+
+def corpus_fingerprint(corpus_dir) -> str:
+    """sha256 of the corpus manifest (engines, arguments, every wav's sha256)."""
+    return hashlib.sha256((Path(corpus_dir) / MANIFEST).read_bytes()).hexdigest()
