@@ -11,14 +11,18 @@ HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every peer test is ``slow``; names in a module's ``SKIP`` are skipped with its reason."""
+    """Every peer test is ``slow``; those a module's ``SKIP`` names (``Class::test``, ``test``, or
+    either with its parameter id, ``test[full]``) are skipped with the reason given there."""
     for item in items:
         if HERE not in Path(item.fspath).parents:
             continue
         item.add_marker(pytest.mark.slow)
         skips = getattr(item.module, "SKIP", {})
         name = item.originalname if item.cls is None else f"{item.cls.__name__}::{item.originalname}"
-        reason = skips.get(name) or skips.get(item.originalname)
+        names = [name, item.originalname]
+        if hasattr(item, "callspec"):
+            names = [f"{n}[{item.callspec.id}]" for n in names] + names
+        reason = next((skips[n] for n in names if n in skips), None)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
 

@@ -193,16 +193,21 @@ def test_bad_input_gets_clear_errors(X, monkeypatch):
         GaussianMixture(K, covariance_type="banded").fit(X)
     with pytest.raises(ValueError, match="not fitted"):
         GaussianMixture(K).predict(X)
-    with pytest.raises(ValueError, match=r"means_init must have shape \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"The parameter 'means' should have the shape of \(3, 4\), but got \(2, 4\)"):
         GaussianMixture(K, means_init=np.zeros((2, 4))).fit(X)
     model = _fit_quietly(GaussianMixture(K, max_iter=2), X)
     with pytest.raises(ValueError, match="X has 3 features, but this GaussianMixture was fitted on 4"):
         model.predict(X[:, :3])
 
 
-def test_singular_initial_precision_is_reported(X):
-    with pytest.raises(ValueError, match="increase reg_covar"):
+def test_non_positive_definite_initial_precision_says_so(X):
+    """scikit-learn's messages, not the advice for covariances that EM made singular."""
+    with pytest.raises(ValueError, match="'spherical precision' should be positive"):
         GaussianMixture(K, covariance_type="spherical", precisions_init=np.array([1.0, -1.0, 1.0])).fit(X)
+    precisions = np.tile(np.eye(4), (K, 1, 1))
+    precisions[1, 0, 0] = -1.0
+    with pytest.raises(ValueError, match="'full precision' should be symmetric, positive-definite"):
+        GaussianMixture(K, precisions_init=precisions).fit(X)
 
 
 # ---------------------------------------------------------------- Keras

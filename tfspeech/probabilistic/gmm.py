@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from tfspeech.probabilistic import gaussian
@@ -43,8 +45,12 @@ class _Parameters(NamedTuple):
     prec_chol: tf.Tensor
 
 
-class GaussianMixture:
+class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM; arguments and attributes as scikit-learn's ``GaussianMixture``.
+
+    A scikit-learn estimator (``get_params``/``set_params``, ``clone``, ``Pipeline``,
+    ``GridSearchCV``, where ``score`` is the mean held-out log-likelihood); methods that need a
+    fit raise ``sklearn.exceptions.NotFittedError`` before one.
 
     Arguments as scikit-learn (``n_components``, ``covariance_type``, ``tol``, ``reg_covar``,
     ``max_iter``, ``n_init``, ``init_params``, ``weights_init``, ``means_init``,
@@ -208,7 +214,8 @@ class GaussianMixture:
         """``(X (n, D), labels (n,))`` drawn with ``random_state``; rows grouped by component, as scikit-learn."""
         self._check_fitted()
         if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples}. The sampling requires at "
+                             "least one sample.")
         rng = _random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
         labels = np.repeat(np.arange(self.n_components), counts)
@@ -308,8 +315,7 @@ class GaussianMixture:
         return hasattr(self, "means_")
 
     def _check_fitted(self):
-        if not self._fitted():
-            raise ValueError("This GaussianMixture is not fitted yet; call fit(X) first.")
+        check_is_fitted(self, "means_")  # NotFittedError, a ValueError, with scikit-learn's message
 
     def _check_predict_input(self, X):
         self._check_fitted()
@@ -339,19 +345,32 @@ class GaussianMixture:
                              "components or more data.")
 
     def _check_initial_parameters(self, n_features):
+        """``weights_init``, ``means_init``, ``precisions_init`` checked as scikit-learn checks
+        them, with its messages."""
         K, D = self.n_components, n_features
         if self.weights_init is not None:
             weights = np.asarray(self.weights_init, np.float64)
-            if weights.shape != (K,) or np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
-                raise ValueError(f"weights_init must be {K} non-negative numbers summing to 1, "
-                                 f"got shape {weights.shape} summing to {weights.sum():.6g}.")
-        if self.means_init is not None and np.shape(self.means_init) != (K, D):
-            raise ValueError(f"means_init must have shape ({K}, {D}), got {np.shape(self.means_init)}.")
+            _check_shape(weights, (K,), "weights")
+            if np.any(weights < 0) or np.any(weights > 1):
+                raise ValueError("The parameter 'weights' should be in the range [0, 1], but got "
+                                 f"min value {weights.min():.5f}, max value {weights.max():.5f}")
+            if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-6):
+                raise ValueError("The parameter 'weights' should be normalized, but got "
+                                 f"sum(weights) = {weights.sum():.5f}")
+        if self.means_init is not None:
+            _check_shape(np.asarray(self.means_init), (K, D), "means")
         if self.precisions_init is not None:
-            shape = gaussian.covariance_shape(self.covariance_type, K, D)
-            if np.shape(self.precisions_init) != shape:
-                raise ValueError(f"precisions_init for covariance_type={self.covariance_type!r} "
-                                 f"must have shape {shape}, got {np.shape(self.precisions_init)}.")
+            precisions = np.asarray(self.precisions_init, np.float64)
+            name = f"{self.covariance_type} precision"
+            _check_shape(precisions, gaussian.covariance_shape(self.covariance_type, K, D), name)
+            if self.covariance_type in ("diag", "spherical"):
+                if np.any(precisions <= 0):
+                    raise ValueError(f"'{name}' should be positive")
+            else:
+                matrices = precisions.reshape((-1, D, D))
+                if not (np.allclose(matrices, np.swapaxes(matrices, 1, 2))
+                        and np.all(np.linalg.eigvalsh(matrices) > 0)):
+                    raise ValueError(f"'{name}' should be symmetric, positive-definite")
 
     def _centred_parameters(self, center):
         return _Parameters(tf.constant(self.weights_, tf.float64),
@@ -623,6 +642,12 @@ def _random_state(seed):
     if isinstance(seed, np.random.RandomState):
         return seed
     return np.random.RandomState(seed)
+
+
+def _check_shape(array, shape, name):
+    """scikit-learn's shape check of an ``*_init`` parameter, with its message."""
+    if array.shape != shape:
+        raise ValueError(f"The parameter '{name}' should have the shape of {shape}, but got {array.shape}")
 
 
 def _round_up(n, multiple):

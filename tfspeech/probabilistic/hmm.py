@@ -10,18 +10,27 @@ row with no expected counts at all keeps its previous values (hmmlearn zeroes it
 Gaussian emissions use the MAP forms of hmmlearn's Normal / inverse-gamma /
 inverse-Wishart priors; the defaults give maximum likelihood plus a small variance floor.
 
+The estimators are scikit-learn estimators (``get_params``/``set_params``, ``clone``,
+``Pipeline``, ``GridSearchCV`` scored by held-out log-likelihood). As hmmlearn, they log
+(``logging``, logger ``tfspeech.probabilistic.hmm``) a parameter set by the user that
+``init_params`` overwrites, too little data for the free parameters, and a covariance that
+a state with too few frames left singular, which is regularized so that EM carries on.
+
 Parameters are float64 numpy arrays with hmmlearn's names and shapes (``startprob_``,
 ``transmat_``, ``means_``, ``covars_``, ``emissionprob_``, ``weights_``); ``dtype`` picks
 the precision of the compiled inference (float64 by default; float32 runs the recursions
 about twice as fast on CPU and halves their memory, log-likelihoods still sum in float64).
 """
 
+import logging
 import math
 import sys
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from tfspeech.probabilistic import gaussian, hmm_inference
@@ -29,6 +38,7 @@ from tfspeech.probabilistic.hmm_data import DatasetSequences, PackedSequences
 from tfspeech.probabilistic.hmm_keras import DiagonalGMMHMMDensity, GaussianHMMDensity
 
 tfd = tfp.distributions
+_log = logging.getLogger(__name__)
 
 DECODER_ALGORITHMS = ("viterbi", "map")
 
@@ -44,6 +54,10 @@ class ConvergenceMonitor:
         self.tol = tol
         self.n_iter = n_iter
         self.verbose = verbose
+        self._reset()
+
+    def _reset(self):
+        """Forget the history (a fit starts with this; hmmlearn's name, so custom monitors work)."""
         self.history = []
         self.decreases = []
         self.iter = 0
@@ -115,8 +129,11 @@ def _add_emission_statistics(first, second):
     return first + second
 
 
-class _BaseHMM:
+class _BaseHMM(BaseEstimator):
     """Shared EM loop, inference and checks. Subclasses define the emission model.
+
+    ``monitor_``: a :class:`ConvergenceMonitor` made anew by each ``fit``; a monitor of
+    another class assigned by the user (e.g. a subclass of hmmlearn's) is kept and reset.
 
     Subclass hooks: ``_emission_letters``; ``_check_X``; ``_init_emissions(X, lengths)``;
     ``_check_emissions()``; ``_log_frameprob(X tensor) -> (N, K)``;
@@ -153,8 +170,13 @@ class _BaseHMM:
 
     def _check_fitted(self):
         if not hasattr(self, "startprob_"):
-            raise RuntimeError(f"This {type(self).__name__} has no parameters yet: call fit(X) "
-                               "first or set startprob_, transmat_ and the emission parameters.")
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
+                                 "with appropriate arguments before using this estimator (or set "
+                                 "startprob_, transmat_ and the emission parameters).")
+
+    def _check_hyperparameters(self):
+        """Constructor arguments that ``fit`` cannot start without (subclasses add theirs)."""
+        self._tf_dtype  # noqa: B018  (raises for a bad dtype)
 
     def _check_n_features(self, n_features):
         expected = getattr(self, "n_features", None)
@@ -164,6 +186,7 @@ class _BaseHMM:
 
     def _check(self):
         """Validate shapes and normalization of all parameters (clear errors)."""
+        self._check_hyperparameters()
         K = self.n_components
         self.startprob_ = np.asarray(self.startprob_, np.float64)
         self.transmat_ = np.asarray(self.transmat_, np.float64)
@@ -263,10 +286,19 @@ class _BaseHMM:
         return np.random.RandomState(self.random_state)
 
     def _needs_init(self, letter, attribute):
-        return letter in self.init_params or not hasattr(self, attribute)
+        """Whether ``attribute`` gets initialized: its letter is in ``init_params`` (a value the
+        user set is then overwritten, which is logged as hmmlearn logs it) or it is not set."""
+        if letter in self.init_params:
+            if hasattr(self, attribute):
+                _log.warning("Even though the %r attribute is set, it will be overwritten during "
+                             "initialization because 'init_params' contains %r",
+                             attribute.lstrip("_"), letter)
+            return True
+        return not hasattr(self, attribute)
 
     def _init(self, X, lengths):
-        """hmmlearn's initialization: Dirichlet(1/K) start and transition rows, then emissions."""
+        """hmmlearn's initialization: Dirichlet(1/K) start and transition rows, then emissions;
+        logs a warning when X has fewer values than the parameters in ``params`` to fit."""
         self.n_features = X.shape[1] if getattr(self, "n_features", None) is None else self.n_features
         rng = self._rng()
         K = self.n_components
@@ -274,6 +306,11 @@ class _BaseHMM:
             self.startprob_ = rng.dirichlet(np.full(K, 1.0 / K))
         if self._needs_init("t", "transmat_"):
             self.transmat_ = rng.dirichlet(np.full(K, 1.0 / K), size=K)
+        counts = self._parameter_counts()
+        n_fit_scalars = sum(counts.get(letter, 0) for letter in set(self.params))
+        if np.size(X) < n_fit_scalars:
+            _log.warning("Fitting a model with %d free scalar parameters with only %d data points "
+                         "will result in a degenerate solution.", n_fit_scalars, np.size(X))
         self._init_emissions(X, lengths)
 
     def fit(self, X, lengths=None):
@@ -287,6 +324,7 @@ class _BaseHMM:
         Parameters named in ``init_params`` (or not yet set) are initialized first; those in
         ``params`` are updated. Log-likelihood per iteration: ``monitor_.history``.
         """
+        self._check_hyperparameters()
         if isinstance(X, tf.data.Dataset):
             if lengths is not None:
                 raise ValueError("lengths must be None when X is a tf.data.Dataset: each element "
@@ -303,7 +341,10 @@ class _BaseHMM:
         self._check()
         if chunks is None:
             chunks = [PackedSequences(X, lengths, self._tf_dtype)]
-        self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        if type(getattr(self, "monitor_", None)) is ConvergenceMonitor:
+            self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        else:
+            self.monitor_._reset()  # the user's own monitor
         bar = tqdm(total=self.n_iter, desc=f"{type(self).__name__} EM", unit="iter",
                    disable=None, leave=False)
         with bar:
@@ -450,6 +491,56 @@ def _check_covariances(covariances, covariance_type, shape, name="covars_"):
     return covariances
 
 
+def _regularized(covariances, covariance_type, min_covar, dtype):
+    """Covariances from an M-step, usable for the next E-step: where a state (or mixture
+    component) collected too few frames for its covariance type, a variance that is not
+    positive becomes ``min_covar`` and a matrix that is not positive definite, or too
+    ill-conditioned for a Cholesky in ``dtype``, gets ``min_covar`` (×10 until it is) added to
+    its diagonal, as hmmlearn retries its Cholesky with a ridge; each fix is logged.
+
+    Shapes as the covariance type's (leading state / mixture axes, then the variances or the
+    ``(D, D)`` matrix); well-defined covariances come back unchanged.
+    """
+    covariances = np.array(covariances, np.float64)
+    floor = min_covar if min_covar > 0 else 1e-3
+    if covariance_type in ("diag", "spherical"):
+        bad = ~(covariances > 0) | ~np.isfinite(covariances)
+        if np.any(bad):
+            where = np.argwhere(bad)[:, :-1] if covariance_type == "diag" else np.argwhere(bad)
+            _log.warning("Covariance of %s has variances that are not positive (too few frames or a "
+                         "constant feature); they are set to min_covar=%g.", _which(where), floor)
+            covariances = np.where(bad, floor, covariances)
+        return covariances
+    matrices = covariances.reshape((-1,) + covariances.shape[-2:])
+    rtol = matrices.shape[-1] * np.finfo(dtype.as_numpy_dtype).eps
+    bad = ~_well_conditioned(matrices, rtol)
+    if np.any(bad):
+        where = np.argwhere(bad.reshape(covariances.shape[:-2]))
+        _log.warning("Covariance of %s is not positive definite (too few frames for a %s covariance); "
+                     "min_covar=%g is added to its diagonal.", _which(where), covariance_type, floor)
+        for index in np.flatnonzero(bad):
+            ridge = floor
+            while True:
+                matrices[index] += ridge * np.eye(matrices.shape[-1])
+                if _well_conditioned(matrices[index], rtol):
+                    break
+                ridge *= 10
+    return matrices.reshape(covariances.shape)
+
+
+def _well_conditioned(matrices, rtol):
+    """``(...)`` bool: finite, positive definite, smallest eigenvalue above ``rtol`` × the largest."""
+    finite = np.all(np.isfinite(matrices), axis=(-2, -1))
+    eigenvalues = np.linalg.eigvalsh(np.where(finite[..., None, None], matrices, 0.0))
+    return finite & (eigenvalues[..., 0] > rtol * np.maximum(eigenvalues[..., -1], np.finfo(float).tiny))
+
+
+def _which(indices):
+    """``"state #0, state #2 mixture #1"`` for rows of (state[, mixture]) indices; the tied matrix."""
+    names = sorted({" mixture ".join(f"#{i}" for i in row) for row in np.atleast_2d(indices).tolist()})
+    return ", ".join(f"state {name}" for name in names if name) or "the tied covariance"
+
+
 def _scatter(stats, means, covariance_type):
     """``Σₙ rₙₖ (xₙ − μₖ)(xₙ − μₖ)ᵀ`` (diagonal for diag/spherical) from moments about a shift."""
     nk, sum_x, sum_xx, shift = (np.asarray(s, np.float64) for s in stats)
@@ -481,7 +572,6 @@ class GaussianHMM(_BaseHMM):
                  dtype="float64"):
         super().__init__(n_components, startprob_prior, transmat_prior, algorithm, random_state,
                          n_iter, tol, verbose, params, init_params, dtype)
-        gaussian.check_covariance_type(covariance_type)
         self.covariance_type = covariance_type
         self.min_covar = min_covar
         self.means_prior = means_prior
@@ -503,7 +593,14 @@ class GaussianHMM(_BaseHMM):
 
     @covars_.setter
     def covars_(self, covars):
-        self._covars_ = np.array(covars, np.float64)
+        covars = np.array(covars, np.float64)
+        if self.covariance_type == "spherical" and covars.ndim > 1 and covars.size == self.n_components:
+            covars = covars.reshape(self.n_components)  # K variances in any shape, as hmmlearn
+        self._covars_ = covars
+
+    def _check_hyperparameters(self):
+        super()._check_hyperparameters()
+        gaussian.check_covariance_type(self.covariance_type)
 
     def _check_X(self, X):
         return _check_float_X(X)
@@ -565,14 +662,15 @@ class GaussianHMM(_BaseHMM):
             numerator = self.covars_prior + means_weight * offset ** 2 + scatter
             denominator = np.maximum(np.maximum(covars_weight - 1, 0)[:, None] + nk[:, None], 1e-5)
             variances = numerator / denominator
-            self._covars_ = variances if self.covariance_type == "diag" else variances.mean(axis=1)
-            return
-        numerator = (means_weight[:, :, None] * offset[:, :, None] * offset[:, None, :] + scatter)
-        weight = np.maximum(covars_weight - D, 0)
-        if self.covariance_type == "tied":
-            self._covars_ = (self.covars_prior + numerator.sum(0)) / (weight.mean() + nk.sum())
+            covars = variances if self.covariance_type == "diag" else variances.mean(axis=1)
         else:
-            self._covars_ = (self.covars_prior + numerator) / (weight + nk)[:, None, None]
+            numerator = (means_weight[:, :, None] * offset[:, :, None] * offset[:, None, :] + scatter)
+            weight = np.maximum(covars_weight - D, 0)
+            if self.covariance_type == "tied":
+                covars = (self.covars_prior + numerator.sum(0)) / (weight.mean() + nk.sum())
+            else:
+                covars = (self.covars_prior + numerator) / (weight + nk)[:, None, None]
+        self._covars_ = _regularized(covars, self.covariance_type, self.min_covar, self._tf_dtype)
 
     def _emission_parameter_counts(self):
         K, D = self.n_components, self.n_features
@@ -745,7 +843,6 @@ class GMMHMM(_BaseHMM):
                  verbose=False, params="stmcw", init_params="stmcw", dtype="float64"):
         super().__init__(n_components, startprob_prior, transmat_prior, algorithm, random_state,
                          n_iter, tol, verbose, params, init_params, dtype)
-        gaussian.check_covariance_type(covariance_type)
         self.n_mix = n_mix
         self.min_covar = min_covar
         self.covariance_type = covariance_type
@@ -757,6 +854,10 @@ class GMMHMM(_BaseHMM):
 
     def _check_X(self, X):
         return _check_float_X(X)
+
+    def _check_hyperparameters(self):
+        super()._check_hyperparameters()
+        gaussian.check_covariance_type(self.covariance_type)
 
     def _covariance_shape(self):
         K, M, D = self.n_components, self.n_mix, self.n_features
@@ -881,8 +982,8 @@ class GMMHMM(_BaseHMM):
                          + scatter.sum(-1))
             denominator = D * (nk + 1) + 2 * (covars_prior + 1)
         denominator = np.broadcast_to(denominator, numerator.shape)
-        self.covars_ = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1),
-                                self.covars_)
+        covars = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), self.covars_)
+        self.covars_ = _regularized(covars, self.covariance_type, self.min_covar, self._tf_dtype)
 
     def _emission_parameter_counts(self):
         K, M, D = self.n_components, self.n_mix, self.n_features
