@@ -79,7 +79,7 @@ def test_a_model_ruined_by_a_nan_row_does_not_pass_export(tmp_path):
     model = zoo.load("gmm-digits")
     pixels = load_digits().data[:64].astype("float32")
     pixels[3] = np.nan
-    model.fit(pixels, epochs=1, batch_size=64, verbose=0)
+    type(model).fit(model, pixels, epochs=1, batch_size=64, verbose=0)  # past zoo.load's NaN guard
     with pytest.raises(export.ParityError) as error:
         export.tflite(model, tmp_path / "ruined.tflite", representative_data=[pixels[:2]])
     assert not error.value.report.passed

@@ -14,6 +14,9 @@ otherwise each folder of ``TFSPEECH_ZOO_PATH`` (``os.pathsep``-separated), then 
 presets shipped with tfspeech (the repository's ``zoo/``, the package ``tfspeech.presets``).
 ``catalog()`` reports every preset folder found, the broken ones and the shadowed ones too.
 
+A preset may also declare the ``input`` its model takes; ``load`` then guards the model
+against integer, misshapen and NaN inputs (``tfspeech.input_guard``).
+
 ``list``, ``info`` and ``catalog`` read JSON only: they import neither Keras nor TensorFlow,
 so ``tfspeech zoo list`` answers at once. ``preset.json`` may name its ``headline``
 metrics (the held-out quality figures ``zoo list`` shows); see ``headline``.
@@ -176,6 +179,10 @@ def load(name: str, root: str | Path | None = None, *, compile: bool = True,
         ) from error
     if compile and hasattr(model, "default_compile_args"):
         model.compile(**model.default_compile_args())
+    if preset.get("input"):
+        from tfspeech.input_guard import InputContract, guard
+
+        guard(model, InputContract.from_preset(preset["input"], f"{type(model).__name__} preset {name!r}"))
     return model
 
 
@@ -190,6 +197,7 @@ def save_preset(
     card: str | None = None,
     overwrite: bool = False,
     headline: list[str] | tuple[str, ...] | None = None,
+    input: Mapping | None = None,  # noqa: A002 - the preset.json key it fills
 ) -> Path:
     """Writes ``root/name/`` (preset.json, model.weights.h5, CARD.md); returns the folder.
 
@@ -206,6 +214,8 @@ def save_preset(
         overwrite: replace an existing preset of that name.
         headline: the metrics that best say how good the model is (``zoo list`` shows
             them); default: the first metric that is not a count.
+        input: ``{"shape": [None, 64], "dtype": "float32"}``, what the model's ``call``
+            takes; ``load`` then turns bad inputs into clear errors (``tfspeech.input_guard``).
     """
     import numpy as np
 
@@ -242,6 +252,7 @@ def save_preset(
             "training": dict(training),
             "metrics": {k: dict(v) for k, v in metrics.items()},
             **({"headline": [*headline]} if headline else {}),
+            **({"input": {"shape": [*input["shape"]], "dtype": input.get("dtype", "float32")}} if input else {}),
         }
         try:
             text = json.dumps(preset, indent=2, sort_keys=False) + "\n"
