@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
 def peer_file(package, relative_path):
@@ -26,7 +27,10 @@ def run_peer_module(namespace, package, relative_path, replacements):
     (each must match at least once, so a new peer version that moves an import fails loudly
     instead of silently testing the peer against itself).
     """
-    path = peer_file(package, relative_path)
+    try:
+        path = peer_file(package, relative_path)
+    except (ImportError, FileNotFoundError) as error:  # the default suite still collects
+        pytest.skip(str(error), allow_module_level=True)
     source = path.read_text()
     for pattern, replacement in replacements:
         source, count = re.subn(pattern, replacement, source, flags=re.MULTILINE)

@@ -8,6 +8,7 @@ from hmmlearn import hmm as hmmlearn
 from sklearn.exceptions import NotFittedError
 
 from tfspeech.probabilistic import CategoricalHMM, GaussianHMM, GMMHMM, hmm_inference
+from tfspeech.probabilistic import hmm as hmm_module
 
 K, D = 3, 2
 LENGTHS = [50, 80, 30]
@@ -305,3 +306,77 @@ def test_gmmhmm_component_without_frames_keeps_its_covariance(covariance_type, d
     if covariance_type != "tied":  # tied: one matrix per state, shared with the visited component
         np.testing.assert_allclose(model.covars_[0, 1], covars[0, 1])
         assert not np.allclose(model.covars_[0, 0], covars[0, 0])
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "full", "tied"])
+@pytest.mark.parametrize("family", ["GaussianHMM", "GMMHMM"])
+def test_singular_covariance_is_regularized_and_logged(family, covariance_type, caplog):
+    """Constant data and no covariance prior: the M-step's covariance is singular. EM carries on
+    with ``min_covar`` on the diagonal (variances: in place of zeros) and says so, as hmmlearn
+    does with its ridge, instead of ending in a NaN log-likelihood."""
+    X = np.zeros((20, 2))
+    if family == "GaussianHMM":
+        model = GaussianHMM(1, covariance_type, covars_prior=0.0, n_iter=3, init_params="", min_covar=1e-3)
+        model.means_ = np.ones((1, 2))
+        model.covars_ = {"diag": np.ones((1, 2)), "spherical": np.ones(1), "full": np.eye(2)[None],
+                         "tied": np.eye(2)}[covariance_type]
+    else:
+        model = GMMHMM(1, n_mix=1, covariance_type=covariance_type, n_iter=3, init_params="", min_covar=1e-3)
+        model.weights_, model.means_ = np.ones((1, 1)), np.ones((1, 1, 2))
+        model.covars_ = {"diag": np.ones((1, 1, 2)), "spherical": np.ones((1, 1)),
+                         "full": np.eye(2)[None, None], "tied": np.eye(2)[None]}[covariance_type]
+    model.startprob_, model.transmat_ = np.ones(1), np.ones((1, 1))
+    with caplog.at_level("WARNING", logger="tfspeech.probabilistic.hmm"):
+        model.fit(X)
+    assert any("min_covar=0.001" in record.getMessage() for record in caplog.records)
+    assert np.all(np.isfinite(model.monitor_.history))
+    variances = np.diagonal(model.covars_, axis1=-2, axis2=-1) if covariance_type in ("full", "tied") \
+        or family == "GaussianHMM" else model.covars_
+    np.testing.assert_allclose(variances, 1e-3)  # zero scatter + the ridge
+    assert model.score(X) > 0  # a density concentrated at the data
+
+
+def test_logs_what_hmmlearn_logs(data, caplog):
+    """Same logger meaning as hmmlearn: init_params overwrites a value the user set; fewer data
+    values than free parameters."""
+    model = GaussianHMM(K, n_iter=1, random_state=0)
+    model.startprob_ = np.full(K, 1.0 / K)
+    with caplog.at_level("WARNING", logger="tfspeech.probabilistic.hmm"):
+        model.fit(data)
+    assert ["will be overwritten" in r.getMessage() and "'startprob_'" in r.getMessage()
+            for r in caplog.records] == [True]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tfspeech.probabilistic.hmm"):
+        GaussianHMM(K, "full", n_iter=1, random_state=0).fit(data[:6])
+    assert [r.getMessage() for r in caplog.records] == [
+        "Fitting a model with 23 free scalar parameters with only 12 data points will result in a "
+        "degenerate solution."]  # 2 + 6 start/transitions, 6 means, 9 covariance entries
+
+
+def test_a_users_own_monitor_is_kept(data):
+    class Recorder(hmm_module.ConvergenceMonitor):
+        reports = []
+
+        def report(self, log_prob):
+            self.reports.append(log_prob)
+            super().report(log_prob)
+
+    model = GaussianHMM(K, n_iter=4, tol=-np.inf, random_state=0)
+    model.monitor_ = Recorder(model.tol, model.n_iter)
+    model.fit(data, LENGTHS)
+    assert isinstance(model.monitor_, Recorder) and len(Recorder.reports) == 4 == model.monitor_.iter
+
+
+def test_covariance_type_is_checked_at_fit_not_construction(data):
+    model = GMMHMM(2, covariance_type="banded")  # set_params / clone must be able to build it
+    with pytest.raises(ValueError, match=r"covariance_type must be one of \('full', 'tied', 'diag', 'spherical'\), got 'banded'"):
+        model.fit(data)
+    with pytest.raises(ValueError, match="covariance_type must be one of"):
+        GaussianHMM(2, covariance_type="banded").fit(data)
+
+
+def test_spherical_covars_take_k_variances_in_any_shape():
+    model = GaussianHMM(2, "spherical")
+    model.covars_ = np.array([[[[4.0]]], [[[3.0]]]])
+    model.means_ = np.array([[3.0], [5.0]])
+    np.testing.assert_array_equal(model.covars_, [[[4.0]], [[3.0]]])

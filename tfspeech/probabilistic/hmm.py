@@ -29,7 +29,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
@@ -129,7 +129,7 @@ def _add_emission_statistics(first, second):
     return first + second
 
 
-class _BaseHMM(BaseEstimator):
+class _BaseHMM(DensityMixin, BaseEstimator):
     """Shared EM loop, inference and checks. Subclasses define the emission model.
 
     ``monitor_``: a :class:`ConvergenceMonitor` made anew by each ``fit``; a monitor of
@@ -394,10 +394,12 @@ class _BaseHMM(BaseEstimator):
 
     def aic(self, X, lengths=None):
         """Akaike information criterion ``−2 log L + 2 p`` (p: free scalar parameters)."""
+        self._check_fitted()
         return -2 * self.score(X, lengths) + 2 * sum(self._parameter_counts().values())
 
     def bic(self, X, lengths=None):
         """Bayesian information criterion ``−2 log L + p log n_samples``."""
+        self._check_fitted()
         n_parameters = sum(self._parameter_counts().values())
         return -2 * self.score(X, lengths) + n_parameters * np.log(len(X))
 
