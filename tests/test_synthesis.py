@@ -6,6 +6,7 @@ import pytest
 
 from tests.models import tts_checks
 from tfspeech import zoo
+from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.models.tacotron import Tacotron
 from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.models.wavenet import WaveNet
@@ -91,6 +92,22 @@ def test_a_wavenet_vocoder_speaks_each_sentence_from_its_mels(model):
     alone = vocoder.generate(first_mels.numpy(), seed=3)[0]
     np.testing.assert_array_equal(waveform[:640], np.clip(alone, -1.0, 1.0))
     assert np.all(waveform[640:640 + pause] == 0.0)
+
+
+def test_an_istft_vocoder_speaks_each_sentence_as_it_would_alone(model):
+    keras.utils.set_random_seed(0)
+    vocoder = ISTFTVocoder(MEL_CONFIG, channels=8, intermediate_channels=8, blocks=1, kernel_size=3)
+    vocoder.build_from_preset()
+    with pytest.warns(UserWarning, match="did not end within"):
+        waveform, rate, _ = synthesize("Hello there. How are you?", model=model, vocoder_model=vocoder)
+    pause = int(SENTENCE_PAUSE_S * rate)
+    assert waveform.shape == (2 * 10 * 64 + pause,)
+    first_mels = model.infer(np.array([TextEncoder(model.symbols).encode("hello there.")], np.int32))["mels"]
+    alone = vocoder.generate(first_mels.numpy())[0]
+    np.testing.assert_allclose(waveform[:640], np.clip(alone, -1.0, 1.0), atol=1e-6)
+    assert np.all(waveform[640:640 + pause] == 0.0)
+    with pytest.raises(ValueError, match="trained on other mels"):
+        synthesize("Hi.", model=model, vocoder_model=ISTFTVocoder({**MEL_CONFIG, "n_mels": 6}))
 
 
 def test_vocoder_must_fit_the_model(model):

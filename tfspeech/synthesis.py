@@ -20,12 +20,14 @@ from tfspeech import zoo
 from tfspeech.audio.features import MelConfig
 from tfspeech.audio.griffin_lim import griffin_lim, mel_to_magnitude
 from tfspeech.models.attention_tts import AttentionTTS
+from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.text import TextEncoder
 from tfspeech.text.normalize import split_sentences
 
 DEFAULT_PRESET = "tacotron2-slt"
 GRIFFIN_LIM = "griffin-lim"
+VOCODER_CLASSES = (ISTFTVocoder, WaveNet)
 SENTENCE_PAUSE_S = 0.2
 
 
@@ -37,10 +39,11 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
     Args:
         text: any English text; long text is split at sentence boundaries.
         preset: the zoo preset to load (ignored when ``model`` is given).
-        vocoder: ``"griffin-lim"``, or the zoo name of a mel-conditioned WaveNet (e.g.
-            ``"wavenet-slt"``) trained on the same ``MelConfig`` as the TTS model.
+        vocoder: ``"griffin-lim"``, or the zoo name of a vocoder trained on the same ``MelConfig``
+            as the TTS model: an ``ISTFTVocoder`` (e.g. ``"istft-vocoder-slt"``) or a
+            mel-conditioned WaveNet.
         model: a built Tacotron / Tacotron 2 model to use instead of a preset.
-        vocoder_model: a built mel-conditioned WaveNet to use instead of ``vocoder``.
+        vocoder_model: a built vocoder (either family) to use instead of ``vocoder``.
         griffin_lim_iters: phase reconstruction iterations.
         seed: WaveNet's sampling seed (the same seed gives the same audio).
 
@@ -63,7 +66,7 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
         raise ValueError(f"{type(model).__name__} is not a text-to-speech model; use a Tacotron or Tacotron 2 "
                          f"preset (default {DEFAULT_PRESET!r})")
     if vocoder_model is None and vocoder != GRIFFIN_LIM:
-        vocoder_model = _load(vocoder, WaveNet)
+        vocoder_model = _load(vocoder, VOCODER_CLASSES)
     if vocoder_model is not None:
         check_vocoder(vocoder_model, model)
     encoder = TextEncoder(model.symbols)
@@ -91,11 +94,11 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
 
 def check_vocoder(vocoder_model, model) -> None:
     """Raises ``ValueError`` unless ``vocoder_model`` turns ``model``'s log-mels into audio:
-    a mel-conditioned, single-speaker WaveNet with the same ``MelConfig``."""
-    if not isinstance(vocoder_model, WaveNet) or vocoder_model.mel_config is None:
+    an ``ISTFTVocoder`` or a mel-conditioned, single-speaker WaveNet with the same ``MelConfig``."""
+    if not isinstance(vocoder_model, VOCODER_CLASSES) or getattr(vocoder_model, "mel_config", None) is None:
         raise ValueError(f"{type(vocoder_model).__name__} is not a mel-conditioned vocoder; use "
-                         f"{GRIFFIN_LIM!r} or a WaveNet vocoder preset such as 'wavenet-slt'")
-    if vocoder_model.num_speakers:
+                         f"{GRIFFIN_LIM!r} or a vocoder preset such as 'istft-vocoder-slt'")
+    if getattr(vocoder_model, "num_speakers", 0):
         raise ValueError("the vocoder is conditioned on speakers; synthesize takes a single-speaker vocoder")
     if MelConfig.from_dict(vocoder_model.mel_config) != model.mel_config:
         raise ValueError(f"the vocoder was trained on other mels ({vocoder_model.mel_config}) than the TTS model "
