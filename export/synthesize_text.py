@@ -13,8 +13,12 @@ Python packages cannot go (a phone app), run your own front end and pass the ids
 ``--ids 12,40,7,...`` (one sentence).
 
 The ``synthesize`` signature decodes all sentences in one batch, each stopping on its own
-stop token; the mels (or Tacotron's linear spectrogram) become audio by Griffin-Lim in
-numpy, the same algorithm as ``tfspeech.audio.griffin_lim``.
+stop token; the mels become audio through an exported neural vocoder (``--vocoder
+vocoder.tflite``, see ``neural_vocoder.py``) or, without one, by Griffin-Lim in numpy (the same
+algorithm as ``tfspeech.audio.griffin_lim``; Tacotron's linear spectrogram when it has one)::
+
+    tfspeech export istft-vocoder-slt --format tflite -o vocoder.tflite
+    python synthesize_text.py tts.tflite "Any sentence." --vocoder vocoder.tflite -o out.wav
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from litert_runner import LiteRTRunner  # noqa: E402 - the sibling file, as on a device
+from neural_vocoder import NeuralVocoder  # noqa: E402 - the sibling file, as on a device
 
 PAD_ID = 0
 SENTENCE_PAUSE_S = 0.2
@@ -59,8 +64,11 @@ def text_to_ids(text: str, symbols: str) -> list[list[int]]:
 
 
 def synthesize(runner: LiteRTRunner, ids: list[list[int]], mel_config: dict, griffin_lim_iters: int = 60,
-               seed: int = 0) -> np.ndarray:
-    """Float32 ``(samples,)`` waveform of the sentences ``ids``, joined with short pauses."""
+               seed: int = 0, vocoder: NeuralVocoder | None = None) -> np.ndarray:
+    """Float32 ``(samples,)`` waveform of the sentences ``ids``, joined with short pauses;
+    through ``vocoder`` when given, else Griffin-Lim."""
+    if vocoder is not None:
+        vocoder.check_mel(np.zeros((1, vocoder.n_mels), np.float32), mel_config)
     batch = np.full((len(ids), max(map(len, ids))), PAD_ID, np.int32)
     for row, sentence in zip(batch, ids):
         row[:len(sentence)] = sentence
@@ -69,6 +77,10 @@ def synthesize(runner: LiteRTRunner, ids: list[list[int]], mel_config: dict, gri
     pieces = []
     for index in range(len(ids)):
         frames = int(outputs["mel_lengths"][index])
+        if vocoder is not None:
+            pieces += [vocoder.vocode(outputs["mels"][index, :frames]),
+                       np.zeros(int(SENTENCE_PAUSE_S * stft.sample_rate), np.float32)]
+            continue
         if "linear" in outputs:
             magnitude = np.exp(outputs["linear"][index, :frames])
         else:
@@ -206,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("text", nargs="?", help="what to say (needs tfspeech.text), or use --ids")
     parser.add_argument("--ids", help="comma-separated symbol ids of one sentence, instead of text")
     parser.add_argument("-o", "--output", default="out.wav", help="WAV to write (default: %(default)s)")
+    parser.add_argument("--vocoder", help="an exported neural vocoder .tflite (its .json next to it); "
+                        "default: Griffin-Lim")
     parser.add_argument("--griffin-lim-iters", type=int, default=60, help="default: %(default)s")
+    parser.add_argument("--threads", type=int, help="LiteRT threads (default: the runtime's choice)")
     args = parser.parse_args(argv)
     if (args.text is None) == (args.ids is None):
         parser.error("give the text to speak or --ids, not both or neither")
@@ -216,10 +231,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.model)
         ids = (parse_ids(args.ids, settings["vocab_size"]) if args.ids is not None
                else text_to_ids(args.text, settings["symbols"]))
+        vocoder = None if args.vocoder is None else NeuralVocoder(args.vocoder, num_threads=args.threads)
+        if vocoder is not None:
+            vocoder.check_mel(np.zeros((1, vocoder.n_mels), np.float32), settings["mel_config"])
     except (ValueError, OSError, ImportError) as error:
         print(f"synthesize_text: error: {error}", file=sys.stderr)
         return 2
-    waveform = synthesize(LiteRTRunner(args.model), ids, settings["mel_config"], args.griffin_lim_iters)
+    waveform = synthesize(LiteRTRunner(args.model, num_threads=args.threads), ids, settings["mel_config"],
+                          args.griffin_lim_iters, vocoder=vocoder)
     write_wav(args.output, waveform, int(settings["mel_config"]["sample_rate"]))
     print(f"{args.output}: {len(waveform) / settings['mel_config']['sample_rate']:.2f} s")
     return 0
