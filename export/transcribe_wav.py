@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import struct
 import sys
 import wave
 from pathlib import Path
@@ -40,7 +41,9 @@ def read_wav(path: str | Path, min_samples: int = 1) -> np.ndarray:
         with wave.open(str(path), "rb") as wav:
             width, rate, channels = wav.getsampwidth(), wav.getframerate(), wav.getnchannels()
             data = wav.readframes(wav.getnframes())
-    except wave.Error as error:  # "file does not start with RIFF id", "unknown format: 3" (float), ...
+    except (wave.Error, RuntimeError, struct.error, OverflowError) as error:
+        # "file does not start with RIFF id", "unknown format: 3" (float); the others from chunk
+        # sizes that point past the file (found by tests/test_fuzz.py)
         raise ValueError(f"{path} is not a 16-bit PCM WAV file ({error}); convert it with "
                          f"`sox {path} -b 16 -e signed-integer -r {SAMPLE_RATE} out.wav`") from error
     except EOFError as error:

@@ -309,7 +309,44 @@ def _read_preset(folder: Path) -> dict:
     missing = [key for key in _REQUIRED_KEYS if key not in preset]
     if missing:
         raise PresetError(f"{path} lacks {missing}; re-save the preset with tfspeech.zoo.save_preset")
+    wrong = _wrong_types(preset)
+    if wrong:
+        raise PresetError(f"{path} has fields of the wrong type: {'; '.join(wrong)}. {_restore_hint(path)}")
     return preset
+
+
+def _wrong_types(preset: Mapping) -> list[str]:
+    """What in a parsed preset.json is not of the type the contract says (found by fuzzing:
+    a hand-edited file must give a PresetError, not an AttributeError deep inside)."""
+    def is_str_list(value):
+        return isinstance(value, (tuple, type([]))) and all(isinstance(v, str) for v in value)
+
+    expected = {
+        "name": (lambda v: isinstance(v, str), "a string"),
+        "class": (lambda v: isinstance(v, str), "a registered class name (string)"),
+        "module": (lambda v: v is None or isinstance(v, str), "a module name (string)"),
+        "config": (lambda v: isinstance(v, Mapping), "an object"),
+        "build_config": (lambda v: v is None or isinstance(v, Mapping), "an object or null"),
+        "weights": (lambda v: isinstance(v, Mapping) and isinstance(v.get("file"), str)
+                    and isinstance(v.get("sha256"), str), 'an object {"file": ..., "sha256": ...}'),
+        "data": (lambda v: isinstance(v, Mapping), "an object"),
+        "training": (lambda v: isinstance(v, Mapping), "an object"),
+        "metrics": (lambda v: isinstance(v, Mapping), "an object {metric: {value, command}}"),
+        "headline": (lambda v: v is None or is_str_list(v), "a list of metric names"),
+        "input": (lambda v: v is None or (isinstance(v, Mapping) and isinstance(v.get("shape"), (tuple, type([])))
+                                          and all(d is None or (isinstance(d, int) and not isinstance(d, bool))
+                                                  for d in v["shape"])
+                                          and v.get("dtype", "float32") in ("float16", "float32", "float64")
+                                          and _is_range(v.get("range"))),
+                  'an object {"shape": [null or int, ...], "dtype": "float32", "range": [low, high]}'),
+    }
+    return [f"{key} must be {what}, not {json.dumps(preset[key])[:40]}"
+            for key, (ok, what) in expected.items() if key in preset and not ok(preset[key])]
+
+
+def _is_range(value) -> bool:
+    return value is None or (isinstance(value, (tuple, type([]))) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
 
 
 def _verified_weights(folder: Path, weights: Mapping) -> Path:
