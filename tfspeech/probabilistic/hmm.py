@@ -459,12 +459,12 @@ def _check_float_X(X):
     return X
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _gaussian_log_prob(X, means, covariances, covariance_type):
     return gaussian.log_prob(X, means, covariances, covariance_type)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _gaussian_statistics(X, posteriors, shift, covariance_type):
     return gaussian.sufficient_statistics(X, posteriors, covariance_type, shift)
 
@@ -708,12 +708,12 @@ class GaussianHMM(_BaseHMM):
 
 
 # -------------------------------------------------------------------------- Categorical
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _categorical_log_prob(X, log_emissionprob):
     return tf.gather(tf.transpose(log_emissionprob), X[:, 0])
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _categorical_counts(X, posteriors, n_symbols):
     return tf.transpose(tf.math.unsorted_segment_sum(posteriors, X[:, 0], n_symbols))
 
@@ -804,7 +804,7 @@ class CategoricalHMM(_BaseHMM):
 
 
 # ------------------------------------------------------------------------------ GMM-HMM
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _mixture_log_prob(X, log_weights, means, covariances, covariance_type):
     """(N, K) state log-densities and (N, K, M) within-state component log-posteriors."""
     n_states, n_mix = tf.shape(log_weights)[0], tf.shape(log_weights)[1]
@@ -814,7 +814,7 @@ def _mixture_log_prob(X, log_weights, means, covariances, covariance_type):
     return state, joint - state[..., tf.newaxis]
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _mixture_statistics(X, posteriors, log_weights, means, covariances, covariance_type,
                         statistics_type):
     _, component = _mixture_log_prob.python_function(X, log_weights, means, covariances,

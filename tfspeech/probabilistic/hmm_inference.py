@@ -233,9 +233,7 @@ def _masked_sum64(values, mask):
     return tf.reduce_sum(tf.where(mask, tf.cast(values, tf.float64), tf.zeros_like(values, tf.float64)))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-
-
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _scaled_increments(startprob, transmat, log_frameprob, frame_index, start, valid, position):
     log_b = _to_lanes(log_frameprob, frame_index)
     frame_prob, shift = frame_scale(log_b)
@@ -244,9 +242,7 @@ def _scaled_increments(startprob, transmat, log_frameprob, frame_index, start, v
     return _from_lanes(increments, position), _well_scaled(norms, valid)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-
-
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _scaled_forward_backward(startprob, transmat, log_frameprob, frame_index, start, valid, position):
     log_b = _to_lanes(log_frameprob, frame_index)
     frame_prob, shift = frame_scale(log_b)
@@ -323,9 +319,7 @@ def log_backward(log_transmat, log_frameprob, start, valid):
     return messages.stack()
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-
-
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _log_increments(log_startprob, log_transmat, log_frameprob, frame_index, start, valid,
                     position):
     alpha = log_forward(log_startprob, log_transmat, _to_lanes(log_frameprob, frame_index),
@@ -336,9 +330,7 @@ def _log_increments(log_startprob, log_transmat, log_frameprob, frame_index, sta
     return _from_lanes(tf.where(valid, increments, tf.zeros_like(increments)), position)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-
-
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _log_forward_backward(log_startprob, log_transmat, log_frameprob, frame_index, start, valid,
                           position):
     log_b = _to_lanes(log_frameprob, frame_index)
@@ -429,9 +421,7 @@ def viterbi_path(log_startprob, log_transmat, log_frameprob, start, valid):
     return tf.where(is_last, scores, tf.zeros_like(scores)), states
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-
-
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def viterbi(log_startprob, log_transmat, log_frameprob, frame_index, start, valid, position):
     """:func:`viterbi_path` for frames (N, K): ``(log_probs (S, L), states (N,))``."""
     log_probs, states = viterbi_path(log_startprob, log_transmat,
