@@ -14,6 +14,13 @@ From a built corpus (``tfspeech.data.corpus``) and its cached log-mels
 ``frames`` is a multiple of the reduction factor r; spectrogram padding holds
 ``ln(log_floor)`` (silence). Utterances of similar length are batched together
 (``tf.data.Dataset.bucket_by_sequence_length``) to waste little compute on padding.
+
+To fine-tune a model, build its batches with ``tts_dataset_for(model, corpus_dir)``: it
+takes the symbol set, ``MelConfig``, reduction factor, linear targets and length guard
+from the model, so the batches always fit it::
+
+    model = tfspeech.zoo.load("tacotron2-slt")                       # phonemes, r = 3
+    model.fit(tts_dataset_for(model, corpus_dir, batch_size=8), epochs=5)
 """
 
 from __future__ import annotations
@@ -50,6 +57,9 @@ def tts_dataset(
     progress: bool = True,
 ) -> tf.data.Dataset:
     """Batches of ``(inputs, targets)`` for ``model.fit`` (see the module doc); one pass over the split.
+
+    The defaults (characters, r = 1, the default ``MelConfig``) fit no shipped preset: to
+    train or fine-tune a model, use ``tts_dataset_for(model, ...)``, which takes them from it.
 
     Args:
         corpus_dir: a corpus built by ``tfspeech corpus build``.
@@ -97,6 +107,44 @@ def tts_dataset(
         padding_values={k: tf.constant(v, tf.int32 if k in ("text", "mel_lengths") else tf.float32)
                         for k, v in padding.items()})
     return dataset.map(lambda b: _finish(b, reduction_factor, floor)).prefetch(tf.data.AUTOTUNE)
+
+
+def tts_dataset_for(
+    model,
+    corpus_dir: str | Path,
+    split: str | None = "train",
+    *,
+    batch_size: int = 16,
+    speakers: list[str] | None = None,
+    shuffle: bool | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> tf.data.Dataset:
+    """``tts_dataset`` batches that fit ``model`` (a Tacotron or Tacotron 2, e.g. from
+    ``tfspeech.zoo.load``): its ``symbols``, ``mel_config``, ``reduction_factor``, linear
+    targets when its loss has them, and no utterance longer than its ``max_frames``.
+
+    Args:
+        corpus_dir: a corpus built by ``tfspeech corpus build`` (any voices: fine-tuning to
+            another voice is the point); its log-mels for the model's ``MelConfig`` are
+            computed and cached when missing.
+        split: ``"train"`` (default), ``"validation"``, ``"test"`` or None (all).
+        speakers: keep only these voices of the corpus.
+        shuffle: default True for ``"train"``, else False.
+
+    Raises:
+        TypeError: ``model`` is not a text-to-speech model.
+    """
+    needed = ("symbols", "mel_config", "reduction_factor", "max_frames")
+    missing = [name for name in needed if not hasattr(model, name)]
+    if missing:
+        raise TypeError(f"{type(model).__name__} is not a text-to-speech model (it has no {', '.join(missing)}); "
+                        "tts_dataset_for takes a Tacotron or Tacotron 2, e.g. tfspeech.zoo.load('tacotron2-slt')")
+    linear = hasattr(model, "loss_names") and "linear_loss" in model.loss_names()
+    return tts_dataset(corpus_dir, split, symbols=model.symbols, mel_config=model.mel_config,
+                       reduction_factor=model.reduction_factor, batch_size=batch_size,
+                       shuffle=split == "train" if shuffle is None else shuffle, seed=seed, linear=linear,
+                       speakers=speakers, max_frames=model.max_frames, progress=progress)
 
 
 def stop_targets(mel_lengths, frames) -> tf.Tensor:
