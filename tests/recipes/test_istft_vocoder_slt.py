@@ -43,6 +43,7 @@ def run(corpus, run_dir, steps, zoo_dir=None, evaluate=False):
     argv = ["--evaluate"] * evaluate + [
         "--corpus", str(corpus), "--run-dir", str(run_dir), "--size", "tiny", "--steps", str(steps),
         "--steps-per-epoch", "2", "--batch-size", "2", "--segment-frames", "8", "--eval-utterances", "1",
+        "--tts", "none",
     ]
     return istft_vocoder_slt.main(argv + (["--zoo", str(zoo_dir)] if zoo_dir else []))
 

@@ -10,7 +10,10 @@ fast Griffin-Lim), and both are compared with the ``recording``:
   and within ``TOP_DB`` dB of each utterance's loudest bin;
 - CER through the ``ctc-multivoice`` recognizer (the recording's own CER beside it).
 
-WAVs of each system and a spectrogram plot are written for listening and looking.
+Text to speech: ``tacotron2-slt``'s free-running log-mels of the same sentences (the way users
+synthesize) through the vocoder and through Griffin-Lim, scored by CER (no recording matches
+their timing, so no PESQ). WAVs of each system and spectrogram plots are written for listening
+and looking.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ COMPARED = ("vocoder", "griffin_lim")  # PESQ/STOI/L1 compare these with the rec
 TOP_DB = 60.0
 PESQ_RATE = 16000
 PLOT = "spectrograms.png"
+TTS_PLOT = "tts_spectrograms.png"
 GRIFFIN_LIM_ITERS = 60
 NATS_PER_DB = np.log(10.0) / 20.0  # log-mels are natural logs of magnitudes
 
@@ -63,8 +67,10 @@ def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float
 
 
 def griffin_lim_audio(mel: np.ndarray, mel_config: MelConfig, length: int) -> np.ndarray:
-    """Griffin-Lim (``GRIFFIN_LIM_ITERS``) from log-mels ``(frames, n_mels)``, cut or padded to ``length``."""
-    magnitude = mel_to_magnitude(np.exp(mel), mel_config)
+    """Griffin-Lim (``GRIFFIN_LIM_ITERS``) from log-mels ``(frames, n_mels)``, cut or padded to
+    ``length``; a spectrogram shorter than Griffin-Lim can invert gets silent frames appended."""
+    magnitude = mel_to_magnitude(np.exp(mel), mel_config).numpy()
+    magnitude = np.pad(magnitude, [(0, max(0, mel_config.min_frames - len(magnitude))), (0, 0)])
     waveform = griffin_lim(magnitude, mel_config, n_iter=GRIFFIN_LIM_ITERS)[0].numpy()
     return fit_length(waveform, length)
 
@@ -125,6 +131,41 @@ def evaluate(model, utterances, mel_config: MelConfig, *, out_dir: Path, vocoder
     return figures
 
 
+def evaluate_tts(model, tts_model, corpus_utterances, mel_config: MelConfig, *, out_dir: Path,
+                 batch_size: int = 8) -> dict:
+    """Free-running ``tts_model`` mels of ``corpus_utterances`` (``tfspeech.data.layout.Utterance``)
+    through the vocoder and Griffin-Lim. Writes ``out_dir/tts_samples/<id>-<system>.wav`` and
+    ``out_dir/tts_spectrograms.png``; returns ``{"sentences", "seconds", "cer": {system: CER}}``."""
+    from tfspeech.recipes.tts_evaluation import encode, pad_ids
+    from tfspeech.text import TextEncoder
+
+    if MelConfig.from_dict(model.mel_config) != tts_model.mel_config:
+        raise ValueError("the vocoder and the TTS model use different MelConfigs")
+    encoder = TextEncoder(tts_model.symbols)
+    mels = []
+    for start in tqdm(range(0, len(corpus_utterances), batch_size), desc="tacotron2 free running", unit="batch"):
+        chunk = corpus_utterances[start: start + batch_size]
+        outputs = tts_model.infer(pad_ids([encode(encoder, u) for u in chunk]))
+        mels += [outputs["mels"][i, :int(n)].numpy() for i, n in enumerate(outputs["mel_lengths"])]
+    audio = {"vocoder": [], "griffin_lim": []}
+    for utterance, mel in zip(tqdm(corpus_utterances, desc="vocoding TTS mels", unit="utt"), mels):
+        length = mel_config.num_samples(len(mel))
+        audio["vocoder"].append(fit_length(model.generate(mel)[0], length))
+        audio["griffin_lim"].append(griffin_lim_audio(mel, mel_config, length))
+        for system in COMPARED:
+            save(Path(out_dir) / "tts_samples" / f"{utterance.id}-{system}.wav", np.clip(audio[system][-1], -1, 1),
+                 mel_config.sample_rate)
+    pictures = [mels[0].T] + [log_mel_spectrogram(audio[s][0], mel_config).numpy().T for s in COMPARED]
+    (Path(out_dir) / TTS_PLOT).write_bytes(matrix_png(
+        pictures, [f"{corpus_utterances[0].id}: tacotron2-slt mels", "vocoder", "Griffin-Lim"], "frame", "mel band"))
+    texts = [u.text for u in corpus_utterances]
+    return {
+        "sentences": len(corpus_utterances),
+        "seconds": round(sum(len(a) for a in audio["vocoder"]) / mel_config.sample_rate, 2),
+        "cer": {s: intelligibility(audio[s], texts, mel_config.sample_rate) for s in COMPARED},
+    }
+
+
 def _plot(utterance, audio: dict, mel_config: MelConfig, path: Path) -> None:
     pictures = [log_mel_spectrogram(audio[s][0], mel_config).numpy().T for s in ("recording", *COMPARED)]
     titles = [f"{utterance.id}: recording", "vocoder", "Griffin-Lim"]
@@ -133,7 +174,7 @@ def _plot(utterance, audio: dict, mel_config: MelConfig, path: Path) -> None:
 
 def copy_plots(evaluation_dir: Path, preset_dir: Path) -> None:
     """Copies the evaluation's plots next to the preset's card."""
-    for name in (PLOT,):
+    for name in (PLOT, TTS_PLOT):
         if (Path(evaluation_dir) / name).is_file():
             shutil.copyfile(Path(evaluation_dir) / name, Path(preset_dir) / name)
 
@@ -143,6 +184,8 @@ def flat_metrics(figures: dict) -> dict[str, float]:
     metrics = {}
     for name in ("pesq", "stoi", "log_mel_l1", "log_mel_l1_top_db", "cer"):
         metrics.update({f"{name}_{system}": value for system, value in figures[name].items()})
+    if "tts" in figures:
+        metrics.update({f"tts_cer_{system}": value for system, value in figures["tts"]["cer"].items()})
     return metrics
 
 
@@ -161,6 +204,19 @@ def table(figures: dict) -> str:
         rows.append(f"| {labels[system]} | {cell('pesq', 2)} | {cell('stoi')} | {cell('log_mel_l1')} | "
                     f"{cell('log_mel_l1_top_db')} | {figures['cer'][system]:.3f} |")
     return "\n".join(rows)
+
+
+def _tts_section(tts: dict | None) -> str:
+    if tts is None:
+        return "Text to speech was not measured (no TTS model given)."
+    cer = tts["cer"]
+    return f"""## Held-out figures: text to speech
+
+`tacotron2-slt`'s free-running log-mels of the same {tts['sentences']} sentences ({tts['seconds']:.1f} s):
+CER through `ctc-multivoice` with this vocoder {cer['vocoder']:.3f}, with Griffin-Lim
+{cer['griffin_lim']:.3f} (lower is better).
+
+![tacotron2-slt mels, then the vocoder's and Griffin-Lim's audio]({TTS_PLOT})"""
 
 
 def card(name: str, model, figures: dict, data: dict, training: dict, command: str) -> str:
@@ -192,8 +248,10 @@ PESQ gain over Griffin-Lim: {pesq_gain:+.2f}.
 
 ![recording, vocoder and Griffin-Lim spectrograms of a held-out utterance]({PLOT})
 
-Listening samples (WAV per utterance and system) are written by the measuring command into
-`<run-dir>/evaluation/samples/`; they are not committed.
+{_tts_section(figures.get("tts"))}
+
+Listening samples (WAV per utterance and system, copy synthesis and TTS) are written by the
+measuring command into `<run-dir>/evaluation/samples/` and `tts_samples/`; they are not committed.
 
 Measured by: `{command}`
 

@@ -39,7 +39,7 @@ import tensorflow as tf
 from tfspeech import zoo
 from tfspeech.audio import MelConfig
 from tfspeech.data.corpus import build_corpus, default_cache_dir
-from tfspeech.data.layout import MANIFEST
+from tfspeech.data.layout import MANIFEST, read_corpus
 from tfspeech.data.waveform_pipeline import context_crop, load_waveform_utterances, waveform_dataset
 from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.recipes import istft_vocoder_evaluation
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-utterances", type=int, help="use only the first N training utterances")
     parser.add_argument("--eval-utterances", type=int, default=32, help="whole held-out utterances measured")
+    parser.add_argument("--tts", default="tacotron2-slt",
+                        help="TTS preset whose free-running mels of the held-out sentences are also vocoded "
+                             "(default: %(default)s; 'none' to skip)")
     parser.add_argument("--zoo", type=Path, help="save the preset into this zoo folder")
     parser.add_argument("--evaluate", action="store_true",
                         help="do not train: measure the latest checkpoint (a preview while the run is "
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_utterances"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.tts == "none":
+        args.tts = None
     if args.run_dir is None:
         args.run_dir = default_cache_dir() / "runs" / PRESET_NAME
     mel_config = MelConfig()
@@ -175,6 +180,11 @@ def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dic
     held_out = load_waveform_utterances(corpus, "test", mel_config, limit=args.eval_utterances)
     out_dir = args.run_dir / EVALUATION
     figures = istft_vocoder_evaluation.evaluate(model, held_out, mel_config, out_dir=out_dir)
+    if args.tts is not None:
+        tts_model = zoo.load(args.tts, compile=False)
+        sentences = read_corpus(corpus, "test")[: args.eval_utterances]
+        figures["tts"] = istft_vocoder_evaluation.evaluate_tts(model, tts_model, sentences, mel_config,
+                                                               out_dir=out_dir)
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
     if args.zoo is not None:
@@ -206,7 +216,7 @@ def _save_preset(model, args, corpus, figures, trained_steps, train_seconds, arg
         metrics={name: {"value": round(value, 4), "command": command} for name, value in values.items()},
         card=istft_vocoder_evaluation.card(PRESET_NAME, model, figures, data, training, command),
         overwrite=True,
-        headline=["pesq_vocoder", "pesq_griffin_lim", "cer_vocoder"],
+        headline=["pesq_vocoder", "pesq_griffin_lim", "stoi_vocoder", "cer_vocoder"],
     )
     istft_vocoder_evaluation.copy_plots(args.run_dir / EVALUATION, folder)
     print(f"saved preset {PRESET_NAME} to {folder}", file=sys.stderr)
