@@ -1,7 +1,8 @@
 """Hidden Markov models fitted by Baum-Welch EM, hmmlearn-shaped: GaussianHMM, CategoricalHMM, GMMHMM.
 
 The E-step is the lane-packed scaled forward-backward of :mod:`hmm_inference` (XLA, with an
-exact log-space fallback); the M-step is closed form. Start probabilities, transition rows and mixture weights
+exact log-space fallback), or for fits too small to repay a compilation the same recursion in
+numpy (:mod:`hmm_numpy`); the M-step is closed form. Start probabilities, transition rows and mixture weights
 maximize ``Σᵢ (nᵢ + aᵢ − 1) log pᵢ`` under ``Σᵢ pᵢ = 1`` (expected counts ``nᵢ``, Dirichlet
 prior ``aᵢ``): the Lagrangian ``Σᵢ (nᵢ + aᵢ − 1) log pᵢ + λ (1 − Σᵢ pᵢ)`` is stationary at
 ``pᵢ = (nᵢ + aᵢ − 1) / λ`` with ``λ = Σⱼ (nⱼ + aⱼ − 1)``; negative numerators are clipped to
@@ -33,7 +34,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
-from tfspeech.probabilistic import gaussian, hmm_inference
+from tfspeech.probabilistic import gaussian, hmm_inference, hmm_numpy
 from tfspeech.probabilistic.hmm_data import DatasetSequences, PackedSequences
 from tfspeech.probabilistic.hmm_keras import DiagonalGMMHMMDensity, GaussianHMMDensity
 
@@ -41,6 +42,12 @@ tfd = tfp.distributions
 _log = logging.getLogger(__name__)
 
 DECODER_ALGORITHMS = ("viterbi", "map")
+
+#: ``jit_compile=None`` compiles a pass with XLA when ``passes × frames × K²`` reaches this: an
+#: XLA compilation costs ≈ 1–3 s once per shape signature and saves ≈ 2e-8 s per unit of this
+#: work against the numpy pass (measured on 2 CPU cores, K = 8, D = 4; benchmarks/README.md).
+XLA_MIN_WORK = 1e8
+_COMPILED = set()  # shape signatures that already have XLA executables in this process
 
 
 class ConvergenceMonitor:
@@ -135,6 +142,12 @@ class _BaseHMM(DensityMixin, BaseEstimator):
     ``monitor_``: a :class:`ConvergenceMonitor` made anew by each ``fit``; a monitor of
     another class assigned by the user (e.g. a subclass of hmmlearn's) is kept and reset.
 
+    ``jit_compile``: ``None`` (default) runs a pass as an XLA program when its shapes were
+    compiled already in this process or when the fit is large enough to repay a compilation
+    (``n_iter × frames × K² ≥`` :data:`XLA_MIN_WORK`), else in numpy (:mod:`hmm_numpy`, the same
+    scaled recursion, nothing to trace or compile); ``True``/``False`` force either. Compiled
+    passes are module-level functions, so every estimator with the same shapes shares them.
+
     Subclass hooks: ``_emission_letters``; ``_check_X``; ``_init_emissions(X, lengths)``;
     ``_check_emissions()``; ``_log_frameprob(X tensor) -> (N, K)``;
     ``_emission_statistics(X, posteriors)``; ``_emission_m_step(stats)``;
@@ -146,7 +159,7 @@ class _BaseHMM(DensityMixin, BaseEstimator):
 
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0,
                  algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False,
-                 params=None, init_params=None, dtype="float64"):
+                 params=None, init_params=None, dtype="float64", jit_compile=None):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -159,6 +172,7 @@ class _BaseHMM(DensityMixin, BaseEstimator):
         self.params = letters if params is None else params
         self.init_params = letters if init_params is None else init_params
         self.dtype = dtype
+        self.jit_compile = jit_compile
         self.monitor_ = ConvergenceMonitor(tol, n_iter, verbose)
 
     # ----------------------------------------------------------------------------- checks
@@ -177,6 +191,8 @@ class _BaseHMM(DensityMixin, BaseEstimator):
     def _check_hyperparameters(self):
         """Constructor arguments that ``fit`` cannot start without (subclasses add theirs)."""
         self._tf_dtype  # noqa: B018  (raises for a bad dtype)
+        if self.jit_compile not in (None, True, False):
+            raise ValueError(f"jit_compile must be None (choose by size), True or False, got {self.jit_compile!r}.")
 
     def _check_n_features(self, n_features):
         expected = getattr(self, "n_features", None)
@@ -220,11 +236,48 @@ class _BaseHMM(DensityMixin, BaseEstimator):
         dtype = self._tf_dtype
         return tf.constant(self.startprob_, dtype), tf.constant(self.transmat_, dtype)
 
-    def _forward_backward(self, data):
-        return hmm_inference.forward_backward(
-            *self._chain(), self._log_frameprob(data.X), *data.lanes, data.position)
+    def _use_xla(self, data, n_passes):
+        """Whether passes over ``data`` run as XLA programs (compiled once per shape signature,
+        shared by all estimators in the process) or in numpy and TensorFlow's eager ops
+        (:mod:`hmm_numpy`, nothing to compile). ``jit_compile=None`` picks XLA when this shape
+        signature is compiled already or the work repays a compilation (:data:`XLA_MIN_WORK`)."""
+        signature = (type(self).__name__, self.n_components, getattr(self, "covariance_type", None),
+                     getattr(self, "n_mix", None), getattr(self, "n_features", None), data.signature)
+        use = self.jit_compile if self.jit_compile is not None else (
+            signature in _COMPILED or n_passes * data.n_frames * self.n_components ** 2 >= XLA_MIN_WORK)
+        if use:
+            _COMPILED.add(signature)
+        self._xla_pass = bool(use)
+        return self._xla_pass
+
+    def _run(self, function, *args):
+        """An emission function: its XLA-compiled ``tf.function``, or its body op by op."""
+        if getattr(self, "_xla_pass", True):
+            return function(*args)
+        return function.python_function(*args)
+
+    def _forward_backward(self, data, n_passes=1):
+        """E-step of all sequences: ``(log_likelihood, posteriors (n_padded, K), start_counts,
+        transition_counts)``."""
+        if self._use_xla(data, n_passes):
+            return hmm_inference.forward_backward(
+                *self._chain(), self._log_frameprob(data.X), *data.lanes, data.position)
+        log_frameprob = self._log_frameprob(data.X)
+        log_likelihood, posteriors, start_counts, transitions, ok = hmm_numpy.forward_backward(
+            self.startprob_, self.transmat_, log_frameprob.numpy()[:data.n_frames], data.pieces)
+        if not ok:  # underflow: the compiled pass, which falls back to exact log space
+            return hmm_inference.forward_backward(*self._chain(), log_frameprob, *data.lanes, data.position)
+        padded = np.zeros((data.X.shape[0], self.n_components), posteriors.dtype)
+        padded[:data.n_frames] = posteriors
+        return log_likelihood, tf.constant(padded), tf.constant(start_counts), tf.constant(transitions)
 
     def _sequence_log_likelihoods(self, data):
+        if not self._use_xla(data, 1):
+            log_likelihoods, ok = hmm_numpy.sequence_log_likelihoods(
+                self.startprob_, self.transmat_, self._log_frameprob(data.X).numpy()[:data.n_frames],
+                data.pieces)
+            if ok:
+                return log_likelihoods
         increments = hmm_inference.frame_log_likelihoods(
             *self._chain(), self._log_frameprob(data.X), *data.lanes, data.position)
         offsets = np.concatenate([[0], np.cumsum(data.lengths)[:-1]])
@@ -266,6 +319,7 @@ class _BaseHMM(DensityMixin, BaseEstimator):
                 return float(np.log(posteriors.max(axis=1)).sum()), posteriors.argmax(axis=1)
         X, lengths = self._validate(X, lengths)
         data = PackedSequences(X, lengths, self._tf_dtype)
+        self._use_xla(data, 1)  # the Viterbi pass is compiled; the emission densities may not be
         dtype = self._tf_dtype
         with np.errstate(divide="ignore"):
             log_transmat = tf.constant(np.log(self.transmat_), dtype)
@@ -379,7 +433,8 @@ class _BaseHMM(DensityMixin, BaseEstimator):
         transition_counts (K, K), emission statistics)``; every term is a sum over sequences."""
         total = None
         for data in chunks:
-            log_likelihood, posteriors, start_counts, transition_counts = self._forward_backward(data)
+            log_likelihood, posteriors, start_counts, transition_counts = self._forward_backward(
+                data, self.n_iter)
             terms = (float(log_likelihood), start_counts.numpy(), transition_counts.numpy(),
                      self._emission_statistics(data.X, posteriors))
             total = terms if total is None else (
@@ -571,9 +626,9 @@ class GaussianHMM(_BaseHMM):
                  startprob_prior=1.0, transmat_prior=1.0, means_prior=0, means_weight=0,
                  covars_prior=1e-2, covars_weight=1, algorithm="viterbi", random_state=None,
                  n_iter=10, tol=1e-2, verbose=False, params="stmc", init_params="stmc",
-                 dtype="float64"):
+                 dtype="float64", jit_compile=None):
         super().__init__(n_components, startprob_prior, transmat_prior, algorithm, random_state,
-                         n_iter, tol, verbose, params, init_params, dtype)
+                         n_iter, tol, verbose, params, init_params, dtype, jit_compile)
         self.covariance_type = covariance_type
         self.min_covar = min_covar
         self.means_prior = means_prior
@@ -629,15 +684,15 @@ class GaussianHMM(_BaseHMM):
         self._covars_ = _check_covariances(self._covars_, self.covariance_type, shape)
 
     def _log_frameprob(self, X):
-        return _gaussian_log_prob(X, tf.constant(self.means_, X.dtype),
-                                  tf.constant(self._covars_, X.dtype), self.covariance_type)
+        return self._run(_gaussian_log_prob, X, tf.constant(self.means_, X.dtype),
+                         tf.constant(self._covars_, X.dtype), self.covariance_type)
 
     def _statistics_type(self):
         return "diag" if self.covariance_type == "spherical" else self.covariance_type
 
     def _emission_statistics(self, X, posteriors):
-        stats = _gaussian_statistics(X, posteriors, tf.constant(self.means_, X.dtype),
-                                     self._statistics_type())
+        stats = self._run(_gaussian_statistics, X, posteriors, tf.constant(self.means_, X.dtype),
+                          self._statistics_type())
         return gaussian.SufficientStatistics(*(np.asarray(s, np.float64) for s in stats))
 
     def _emission_m_step(self, stats):
@@ -730,9 +785,9 @@ class CategoricalHMM(_BaseHMM):
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *,
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
-                 init_params="ste", dtype="float64"):
+                 init_params="ste", dtype="float64", jit_compile=None):
         super().__init__(n_components, startprob_prior, transmat_prior, algorithm, random_state,
-                         n_iter, tol, verbose, params, init_params, dtype)
+                         n_iter, tol, verbose, params, init_params, dtype, jit_compile)
         self.emissionprob_prior = emissionprob_prior
         self.n_features = n_features
 
@@ -780,10 +835,10 @@ class CategoricalHMM(_BaseHMM):
 
     def _log_frameprob(self, X):
         with np.errstate(divide="ignore"):
-            return _categorical_log_prob(X, tf.constant(np.log(self.emissionprob_), self._tf_dtype))
+            return self._run(_categorical_log_prob, X, tf.constant(np.log(self.emissionprob_), self._tf_dtype))
 
     def _emission_statistics(self, X, posteriors):
-        return _categorical_counts(X, posteriors, self.n_features).numpy().astype(np.float64)
+        return self._run(_categorical_counts, X, posteriors, self.n_features).numpy().astype(np.float64)
 
     def _emission_m_step(self, counts):
         if "e" in self.params:
@@ -842,9 +897,9 @@ class GMMHMM(_BaseHMM):
                  transmat_prior=1.0, weights_prior=1.0, means_prior=0.0, means_weight=0.0,
                  covars_prior=None, covars_weight=None, algorithm="viterbi",
                  covariance_type="diag", random_state=None, n_iter=10, tol=1e-2,
-                 verbose=False, params="stmcw", init_params="stmcw", dtype="float64"):
+                 verbose=False, params="stmcw", init_params="stmcw", dtype="float64", jit_compile=None):
         super().__init__(n_components, startprob_prior, transmat_prior, algorithm, random_state,
-                         n_iter, tol, verbose, params, init_params, dtype)
+                         n_iter, tol, verbose, params, init_params, dtype, jit_compile)
         self.n_mix = n_mix
         self.min_covar = min_covar
         self.covariance_type = covariance_type
@@ -934,13 +989,13 @@ class GMMHMM(_BaseHMM):
                 tf.constant(covars, dtype), flat_type)
 
     def _log_frameprob(self, X):
-        return _mixture_log_prob(X, *self._flat_components(X.dtype))[0]
+        return self._run(_mixture_log_prob, X, *self._flat_components(X.dtype))[0]
 
     def _emission_statistics(self, X, posteriors):
         log_weights, means, covars, flat_type = self._flat_components(X.dtype)
         statistics_type = "diag" if flat_type == "spherical" else flat_type
-        stats = _mixture_statistics(X, posteriors, log_weights, means, covars, flat_type,
-                                    statistics_type)
+        stats = self._run(_mixture_statistics, X, posteriors, log_weights, means, covars, flat_type,
+                          statistics_type)
         K, M = self.n_components, self.n_mix
         return gaussian.SufficientStatistics(
             *(np.asarray(s, np.float64).reshape((K, M) + tuple(s.shape[1:])) for s in stats))

@@ -9,7 +9,7 @@ whole-data E-step.
 import numpy as np
 import tensorflow as tf
 
-from tfspeech.probabilistic import hmm_inference
+from tfspeech.probabilistic import hmm_inference, hmm_numpy
 
 DATASET_INIT_FRAMES = 100_000  # frames of the dataset's first sequences that initialize parameters
 DATASET_CHUNK_FRAMES = 262_144  # frames per compiled forward-backward pass when streaming
@@ -29,6 +29,19 @@ class PackedSequences:
         self.position = tf.constant(packing.position)
         self.n_frames = packing.n_frames
         self.lengths = lengths
+        self._pieces = None
+
+    @property
+    def pieces(self):
+        """The same sequences cut into :class:`hmm_numpy.Pieces` (for passes without XLA)."""
+        if self._pieces is None:
+            self._pieces = hmm_numpy.Pieces(self.lengths)
+        return self._pieces
+
+    @property
+    def signature(self):
+        """The shapes a compiled pass over these sequences is specialized to."""
+        return (tuple(self.X.shape), self.X.dtype.name, tuple(self.lanes[0].shape))
 
 
 class DatasetSequences:
