@@ -176,7 +176,7 @@ def _transcribe(args) -> int:
 
     for path in (p for p in args.files if p not in failed):
         try:
-            text = transcribe_file(path, preset=args.preset, beam_width=args.beam_width)
+            text = transcribe_file(path, preset=args.preset, beam_width=args.beam_width, progress=None)
         except (ValueError, OSError) as error:
             failed[path] = str(error)
             continue
