@@ -81,3 +81,28 @@ def test_tiny_run_resumes_measures_and_saves_a_preset(corpus, tmp_path, capsys):
     loaded = zoo.load(istft_vocoder_slt.PRESET_NAME, root=tmp_path / "zoo")
     mel = np.full((1, 10, 80), -5.0, np.float32)
     assert loaded.generate(mel).shape == (1, 10 * 256)
+
+
+def test_adversarial_stage_warm_starts_from_reconstruction_and_compares_the_stages(corpus, tmp_path):
+    first = tmp_path / "run"
+    run(corpus, first, steps=2)
+    gan_run = tmp_path / "gan"
+    argv = ["--stage", "adversarial", "--init-from", str(first / istft_vocoder_slt.CHECKPOINT),
+            "--corpus", str(corpus), "--run-dir", str(gan_run), "--size", "tiny", "--steps", "4",
+            "--steps-per-epoch", "2", "--batch-size", "2", "--segment-frames", "8", "--eval-utterances", "1",
+            "--tts", "none"]
+    istft_vocoder_slt.main(argv + ["--steps", "2"])  # one epoch, then "killed"
+    state = json.loads((gan_run / istft_vocoder_slt.PROGRESS).read_text())
+    assert state["epochs"] == 1 and {"discriminator_loss", "feature_loss", "val_loss"} <= set(state["logs"])
+    figures = istft_vocoder_slt.main(argv + ["--zoo", str(tmp_path / "zoo")])
+    assert json.loads((gan_run / istft_vocoder_slt.PROGRESS).read_text())["epochs"] == 2
+    assert figures["reconstruction_stage"]["pesq"]["vocoder"] > 0
+    preset = zoo.info(istft_vocoder_slt.PRESET_NAME, root=tmp_path / "zoo")
+    assert preset["training"]["stage"] == "adversarial" and preset["class"] == "tfspeech>ISTFTVocoder"
+    assert "| reconstruction + adversarial |" in preset["card"]
+
+
+def test_adversarial_stage_needs_a_reconstruction_checkpoint(corpus, tmp_path):
+    with pytest.raises(SystemExit, match="train the reconstruction stage first"):
+        istft_vocoder_slt.main(["--stage", "adversarial", "--init-from", str(tmp_path / "none.keras"),
+                                "--corpus", str(corpus), "--run-dir", str(tmp_path / "gan"), "--size", "tiny"])

@@ -263,6 +263,21 @@ Measured by: `{command}`
 
 `{training['command']}`: {training['steps']:,} steps of batch {training['batch_size']}
 ({training['segment_frames']} frames per crop), learning rate {training['learning_rate']},
-{training['wall_time_s'] / 3600:.2f} h on {training['hardware']}. Reconstruction losses only
-(multi-resolution STFT, mel L1, compressed complex spectrum).
+{training['wall_time_s'] / 3600:.2f} h on {training['hardware']}. {_stage_text(training, figures)}
 """
+
+
+def _stage_text(training: dict, figures: dict) -> str:
+    if training.get("stage", "reconstruction") == "reconstruction":
+        return "Reconstruction losses only (multi-resolution STFT, mel L1, compressed complex spectrum)."
+    text = ("Adversarial stage: warm-started from the reconstruction stage's checkpoint, then trained "
+            "against period and resolution discriminators (LSGAN, feature matching) with the reconstruction "
+            "loss (weight 45).")
+    first = figures.get("reconstruction_stage")
+    if first is None:
+        return text
+    rows = ["| stage | PESQ (wb) | STOI | log-mel L1 | CER |", "|---|---:|---:|---:|---:|"]
+    for label, f in (("reconstruction only", first), ("reconstruction + adversarial", figures)):
+        rows.append(f"| {label} | {f['pesq']['vocoder']:.2f} | {f['stoi']['vocoder']:.3f} | "
+                    f"{f['log_mel_l1']['vocoder']:.3f} | {f['cer']['vocoder']:.3f} |")
+    return text + "\n\nWhat the adversarial stage adds (same held-out utterances):\n\n" + "\n".join(rows)

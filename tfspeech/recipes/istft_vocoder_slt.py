@@ -4,12 +4,17 @@
 
     python -m tfspeech.recipes.istft_vocoder_slt                       # train; run again to resume
     python -m tfspeech.recipes.istft_vocoder_slt --evaluate --zoo zoo  # held-out figures + preset
+    python -m tfspeech.recipes.istft_vocoder_slt --stage adversarial   # then the GAN stage
 
 Builds (or reuses) the whole slt corpus (the one tacotron2-slt trains on), caches its log-mels
 (``MelConfig()``, the features Tacotron 2 predicts) and trains an ``ISTFTVocoder`` with plain
 ``fit`` on seeded random crops that carry their mel context, with the reconstruction loss
 (multi-resolution STFT, mel L1, compressed complex spectrum). A fixed set of validation crops
 gives the held-out loss after every epoch.
+
+``--stage adversarial`` warm-starts from the reconstruction run's checkpoint (``--init-from``)
+and fine-tunes against period and resolution discriminators (``VocoderGAN``) in its own run
+folder (``...-gan``); its card compares the two stages on the same held-out utterances.
 
 The run folder (default ``~/.cache/tfspeech/runs/istft-vocoder-slt``) survives a kill:
 ``checkpoint.keras`` (model and optimizer) and ``progress.json`` are replaced atomically after
@@ -42,6 +47,7 @@ from tfspeech.data.corpus import build_corpus, default_cache_dir
 from tfspeech.data.layout import MANIFEST, read_corpus
 from tfspeech.data.waveform_pipeline import context_crop, load_waveform_utterances, waveform_dataset
 from tfspeech.models.istft_vocoder import ISTFTVocoder
+from tfspeech.models.vocoder_gan import VocoderGAN
 from tfspeech.recipes import istft_vocoder_evaluation
 from tfspeech.recipes.callbacks import AtomicCheckpoint, TqdmProgress, late_decay
 
@@ -51,6 +57,10 @@ CHECKPOINT = "checkpoint.keras"
 PROGRESS = "progress.json"
 EVALUATION = "evaluation"
 VALIDATION_CROPS = 32
+STAGES = {  # stage: (run folder suffix, default steps, default learning rate)
+    "reconstruction": ("", 12000, 5e-4),
+    "adversarial": ("-gan", 3000, 2e-4),
+}
 
 SIZES = {
     # 2.1 M parameters (8.4 MB as float32); 0.6 s per step of 16 x 64 frames on 2 cores.
@@ -66,13 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", type=Path, help="a built corpus (default: build the whole slt corpus)")
     parser.add_argument("--run-dir", type=Path, help="checkpoints, TensorBoard logs, evaluation "
                         "(default: <cache>/runs/istft-vocoder-slt)")
+    parser.add_argument("--stage", choices=sorted(STAGES), default="reconstruction",
+                        help="reconstruction losses only, or adversarial fine-tuning of its result")
+    parser.add_argument("--init-from", type=Path, help="adversarial stage: the reconstruction checkpoint to "
+                        "start from (default: <cache>/runs/istft-vocoder-slt/checkpoint.keras)")
     parser.add_argument("--size", choices=sorted(SIZES), default="preset")
-    parser.add_argument("--steps", type=int, default=12000, help="total training steps")
+    parser.add_argument("--steps", type=int, help="total training steps (default: 12,000; adversarial: 3,000)")
     parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--segment-frames", type=int, default=64, help="frames of audio per crop (x 256 samples)")
-    parser.add_argument("--learning-rate", type=float, default=5e-4,
-                        help="AdamW's rate for the first 60%% of the steps, decayed to a tenth at the end")
+    parser.add_argument("--learning-rate", type=float,
+                        help="AdamW's rate for the first 60%% of the steps, decayed to a tenth at the end "
+                             "(default: 5e-4; adversarial: 2e-4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-utterances", type=int, help="use only the first N training utterances")
     parser.add_argument("--eval-utterances", type=int, default=32, help="whole held-out utterances measured")
@@ -90,13 +105,18 @@ def main(argv: list[str] | None = None) -> dict | None:
     """Runs the recipe; returns the held-out figures when it evaluates."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    suffix, default_steps, default_rate = STAGES[args.stage]
+    args.steps = default_steps if args.steps is None else args.steps
+    args.learning_rate = default_rate if args.learning_rate is None else args.learning_rate
     for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_utterances"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.tts == "none":
         args.tts = None
     if args.run_dir is None:
-        args.run_dir = default_cache_dir() / "runs" / PRESET_NAME
+        args.run_dir = default_cache_dir() / "runs" / f"{PRESET_NAME}{suffix}"
+    if args.stage == "adversarial" and args.init_from is None:
+        args.init_from = default_cache_dir() / "runs" / PRESET_NAME / CHECKPOINT
     mel_config = MelConfig()
     corpus = args.corpus or build_corpus([VOICE], n=None, seed=0)
     args.run_dir.mkdir(parents=True, exist_ok=True)
@@ -118,25 +138,41 @@ def main(argv: list[str] | None = None) -> dict | None:
     return _evaluate(model, args, corpus, mel_config, done, train_seconds, argv)
 
 
+def vocoder_of(model) -> ISTFTVocoder:
+    """The vocoder a run trains: the model itself, or a ``VocoderGAN``'s generator."""
+    return model.generator if isinstance(model, VocoderGAN) else model
+
+
+class SyncDiscriminatorRate(keras.callbacks.Callback):
+    """Gives the discriminators the generator's learning rate at the start of every epoch
+    (after the schedule set it)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.discriminator_optimizer.learning_rate = float(self.model.generator_optimizer.learning_rate)
+
+
 def _train(model, args, corpus, mel_config, done, train_seconds, epochs) -> None:
     train = load_waveform_utterances(corpus, "train", mel_config, limit=args.train_utterances)
     validation = load_waveform_utterances(corpus, "validation", mel_config)
+    vocoder = vocoder_of(model)
     # A resumed run draws other crops than the first epochs did, reproducibly.
     dataset = waveform_dataset(
-        train, mel_config, segment_frames=args.segment_frames, left_context=model.left_context,
-        right_context=model.right_context, batch_size=args.batch_size, seed=args.seed + 1000 * done,
+        train, mel_config, segment_frames=args.segment_frames, left_context=vocoder.left_context,
+        right_context=vocoder.right_context, batch_size=args.batch_size, seed=args.seed + 1000 * done,
     )
+    gan_callbacks = [SyncDiscriminatorRate()] if isinstance(model, VocoderGAN) else []
     model.fit(
         dataset,
         epochs=epochs,
         initial_epoch=done,
         steps_per_epoch=args.steps_per_epoch,
-        validation_data=_validation_crops(validation, model, args, mel_config),
+        validation_data=_validation_crops(validation, vocoder, args, mel_config),
         shuffle=False,  # the crops are random already
         verbose=0,
         callbacks=[
             late_decay(args.learning_rate, total_steps=epochs * args.steps_per_epoch,
                        steps_per_epoch=args.steps_per_epoch),
+            *gan_callbacks,
             AtomicCheckpoint(args.run_dir, args.steps_per_epoch, train_seconds, CHECKPOINT, PROGRESS),
             keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard"), update_freq=50),
             TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
@@ -157,7 +193,7 @@ def _validation_crops(utterances, model, args, mel_config) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((mels, audio)).batch(args.batch_size)
 
 
-def _restore_or_build(args, mel_config: MelConfig) -> tuple[ISTFTVocoder, int, float]:
+def _restore_or_build(args, mel_config: MelConfig) -> tuple[keras.Model, int, float]:
     """The checkpointed model, its finished epochs and training seconds, or a new compiled model."""
     checkpoint, progress = args.run_dir / CHECKPOINT, args.run_dir / PROGRESS
     if checkpoint.is_file() and progress.is_file():
@@ -168,6 +204,17 @@ def _restore_or_build(args, mel_config: MelConfig) -> tuple[ISTFTVocoder, int, f
                 "resume with the same value or use another --run-dir"
             )
         return keras.saving.load_model(checkpoint), int(state["epochs"]), float(state["train_seconds"])
+    if args.stage == "adversarial":
+        if not Path(args.init_from).is_file():
+            raise SystemExit(f"the adversarial stage starts from a reconstruction checkpoint; {args.init_from} "
+                             "does not exist: train the reconstruction stage first, or pass --init-from")
+        start = keras.saving.load_model(args.init_from, compile=False)
+        generator = ISTFTVocoder.from_config(start.get_config())
+        generator.build_from_preset()
+        generator.set_weights(start.get_weights())
+        model = VocoderGAN(generator)
+        model.compile()
+        return model, 0, 0.0
     model = ISTFTVocoder(mel_config.to_dict(), **SIZES[args.size])
     model.build_from_preset()
     compile_args = model.default_compile_args()
@@ -177,6 +224,7 @@ def _restore_or_build(args, mel_config: MelConfig) -> tuple[ISTFTVocoder, int, f
 
 
 def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dict:
+    model = vocoder_of(model)
     held_out = load_waveform_utterances(corpus, "test", mel_config, limit=args.eval_utterances)
     out_dir = args.run_dir / EVALUATION
     figures = istft_vocoder_evaluation.evaluate(model, held_out, mel_config, out_dir=out_dir)
@@ -185,6 +233,10 @@ def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dic
         sentences = read_corpus(corpus, "test")[: args.eval_utterances]
         figures["tts"] = istft_vocoder_evaluation.evaluate_tts(model, tts_model, sentences, mel_config,
                                                                out_dir=out_dir)
+    if args.stage == "adversarial":
+        first_stage = Path(args.init_from).parent / EVALUATION / "metrics.json"
+        if first_stage.is_file():
+            figures["reconstruction_stage"] = json.loads(first_stage.read_text())
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
     if args.zoo is not None:
@@ -204,6 +256,7 @@ def _save_preset(model, args, corpus, figures, trained_steps, train_seconds, arg
         "steps": trained_steps,
         "target_steps": args.steps,
         "finished": trained_steps >= args.steps,
+        "stage": args.stage,
         "batch_size": args.batch_size,
         "segment_frames": args.segment_frames,
         "learning_rate": f"{args.learning_rate:g}, decayed exponentially from 60% of the steps to a tenth",
