@@ -3,9 +3,11 @@
     waveform, sample_rate, alignments = synthesize("Any sentence. Another one.")
 
 The text is normalized as a whole (unsupported characters are reported with their
-positions), split at sentence boundaries, and all sentences are decoded in one batch; each
-stops on its own stop token (or at the model's ``max_frames`` guard, with a warning). The
-sentences' audio is joined with short pauses.
+positions), split at sentence boundaries and long sentences at clause boundaries (to fit
+the model's frames), and all sentences are decoded in one batch; each stops on its own
+stop token. A sentence the model did not say completely (cut at ``max_frames``, or its
+attention skipped words) is split further and decoded again; one that still fails is named
+in a warning, never returned silently. The sentences' audio is joined with short pauses.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from tfspeech.models.attention_tts import AttentionTTS
 from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.text import TextEncoder
-from tfspeech.text.normalize import split_sentences
+from tfspeech.speech_coverage import max_sentence_chars, sentence_problem
+from tfspeech.text.normalize import split_clauses, split_sentences
 
 DEFAULT_PRESET = "tacotron2-slt"
 GRIFFIN_LIM = "griffin-lim"
 VOCODER_CLASSES = (ISTFTVocoder, WaveNet)
 SENTENCE_PAUSE_S = 0.2
+MIN_SPLIT_WORDS = 6  # a sentence the model did not say completely is split and retried from this many words
 
 
 def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_LIM, *, model=None,
@@ -70,9 +74,8 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
     if vocoder_model is not None:
         check_vocoder(vocoder_model, model)
     encoder = TextEncoder(model.symbols)
-    ids = [encoder.encode(sentence) for sentence in split_sentences(text)]
-    outputs = {k: v.numpy() for k, v in model.infer(_pad(ids)).items()}
-    _warn_unstopped(outputs, model)
+    sentences = split_sentences(text, max_chars=max_sentence_chars(model))
+    ids, outputs = _infer_complete(model, encoder, sentences)
     config = model.mel_config
     lengths = [int(frames) for frames in outputs["mel_lengths"]]
     if vocoder_model is None:
@@ -134,9 +137,37 @@ def _pad_frames(magnitude, config):
     return np.pad(magnitude, [(0, max(0, config.min_frames - len(magnitude))), (0, 0)])
 
 
-def _warn_unstopped(outputs: dict, model) -> None:
-    unstopped = [i + 1 for i, probabilities in enumerate(outputs["stop_probabilities"])
-                 if not (probabilities > model.stop_threshold).any()]
-    if unstopped:
-        warnings.warn(f"sentence(s) {unstopped} did not end within the model's {model.max_frames} frames: "
-                      "their audio is cut there; split long sentences", stacklevel=3)
+def _infer_complete(model, encoder, sentences: list[str], retries: int = 2):
+    """``(ids, outputs)`` of ``model.infer`` on ``sentences``; a sentence the model did not say
+    completely (``speech_coverage.sentence_problem``) is split at a clause boundary and the
+    batch decoded again, up to ``retries`` times; what still fails is named in a warning."""
+    while True:
+        ids = [encoder.encode(sentence) for sentence in sentences]
+        outputs = {k: v.numpy() for k, v in model.infer(_pad(ids)).items()}
+        problems = {}
+        for index, sentence_ids in enumerate(ids):
+            steps = -(-int(outputs["mel_lengths"][index]) // model.reduction_factor)
+            stopped = bool((outputs["stop_probabilities"][index] > model.stop_threshold).any())
+            problem = sentence_problem(outputs["alignments"][index, :steps, :len(sentence_ids)], stopped)
+            if problem:
+                problems[index] = problem
+        shorter = [part for index, sentence in enumerate(sentences)
+                   for part in (_halves(sentence) if index in problems else [sentence])]
+        if not problems or retries == 0 or shorter == sentences:
+            break
+        sentences, retries = shorter, retries - 1
+    for problem in dict.fromkeys(problems.values()):
+        failed = [index for index, p in problems.items() if p == problem]
+        named = "; ".join(repr(sentences[index]) for index in failed)
+        warnings.warn(f"sentence(s) {[index + 1 for index in failed]} {problem} ({named}); "
+                      "rephrase or shorten them", stacklevel=4)
+    return ids, outputs
+
+
+def _halves(sentence: str) -> list[str]:
+    """``sentence`` split at the clause boundary nearest its middle; kept whole when it has
+    fewer than ``MIN_SPLIT_WORDS`` words (a few words are no clause, and a model that cannot
+    end them will not end their halves)."""
+    if len(sentence.split()) < MIN_SPLIT_WORDS:
+        return [sentence]
+    return split_clauses(sentence, len(sentence) // 2 + 1)

@@ -1,7 +1,8 @@
 import pytest
 
 from tfspeech.text import TextEncoder, UnknownSymbolsError, normalize
-from tfspeech.text.normalize import normalize_speakable, spell_cardinal, spell_ordinal, spell_year
+from tfspeech.text.normalize import (
+    normalize_speakable, spell_cardinal, spell_ordinal, spell_year, split_clauses, split_sentences)
 
 
 @pytest.mark.parametrize("text, spoken", [
@@ -127,3 +128,26 @@ def test_scripts_the_models_cannot_speak_keep_their_clear_error(text, symbol):
     with pytest.raises(UnknownSymbolsError) as error:
         normalize_speakable(text)
     assert symbol in error.value.unknown and "Latin letters" in str(error.value)
+
+
+LONG = ("When the committee finally gathered in the old library on the hill, after weeks of letters and phone "
+        "calls that nobody had answered, the chairman stood up and explained, slowly and with great care, that "
+        "the budget for the new bridge across the river would have to be cut in half because the town had "
+        "spent most of its money on the summer festival and the repairs to the school roof")
+
+
+def test_long_sentences_split_at_clause_boundaries_and_lose_no_word():
+    pieces = split_sentences(LONG, max_chars=110)
+    assert len(pieces) >= 4 and all(len(p) <= 110 for p in pieces)
+    assert " ".join(pieces).split() == normalize_speakable(LONG).split()
+    assert pieces[0].endswith("on the hill,") and pieces[1].startswith("after weeks")  # at commas first
+    assert split_sentences(LONG) == [normalize_speakable(LONG)]  # no limit: one sentence, as before
+
+
+def test_clauses_break_before_conjunctions_then_anywhere():
+    assert split_clauses("the cat sat on the mat and the dog slept by the fire", 30) == [
+        "the cat sat on the mat", "and the dog slept by the fire"]
+    assert all(len(p) <= 10 for p in split_clauses("aaa bbb ccc ddd eee fff ggg", 10))
+    assert split_clauses("supercalifragilistic", 5) == ["supercalifragilistic"]  # one word stays whole
+    with pytest.raises(ValueError, match="max_chars"):
+        split_clauses("a b", 0)

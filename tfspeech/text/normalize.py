@@ -175,13 +175,47 @@ def normalize_speakable(text: str) -> str:
     return normalized
 
 
-def split_sentences(text: str) -> list[str]:
+def split_sentences(text: str, max_chars: int | None = None) -> list[str]:
     """Normalized sentences of ``text`` (``normalize_speakable``), split after . ! ?
 
     Normalizing first keeps abbreviations ("Dr.", "e.g.") and numbers ("3.50") in one piece.
+    With ``max_chars``, a longer sentence is split further at clause boundaries
+    (``split_clauses``), so a model with a bounded number of frames can say all of it.
     Raises ``UnknownSymbolsError`` / ``ValueError`` for unsupported or unspeakable text.
     """
-    return [s for s in _SENTENCE_END.split(normalize_speakable(text)) if re.search("[a-z]", s)]
+    sentences = [s for s in _SENTENCE_END.split(normalize_speakable(text)) if re.search("[a-z]", s)]
+    if max_chars is None:
+        return sentences
+    return [part for sentence in sentences for part in split_clauses(sentence, max_chars)]
+
+
+# Where a long sentence may be split, best first: after ; : , and dashes, then before a
+# conjunction or relative word, then at any space.
+_CLAUSE_BREAKS = (
+    re.compile(r"(?<=[;:])\s+"),
+    re.compile(r"(?<=,)\s+|\s+(?=- )|(?<= -)\s+"),
+    re.compile(r"\s+(?=(?:and|but|or|so|because|while|which|who|whose|where|when|although|though|that|"
+               r"then|yet|if|unless|since)\b)"),
+    re.compile(r"\s+"),
+)
+
+
+def split_clauses(sentence: str, max_chars: int) -> list[str]:
+    """``sentence`` as pieces of at most ``max_chars`` characters (a single word longer than
+    that stays whole), split at the best clause boundary nearest the middle, recursively."""
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, got {max_chars}")
+    sentence = sentence.strip()
+    if len(sentence) <= max_chars:
+        return [sentence] if sentence else []
+    for pattern in _CLAUSE_BREAKS:
+        breaks = [m for m in pattern.finditer(sentence) if 0 < m.start() and m.end() < len(sentence)]
+        if breaks:
+            middle = len(sentence) / 2
+            best = min(breaks, key=lambda m: abs(m.start() - middle))
+            return (split_clauses(sentence[:best.start()], max_chars)
+                    + split_clauses(sentence[best.end():], max_chars))
+    return [sentence]
 
 
 def _spell_below_thousand(number: int) -> str:
