@@ -51,8 +51,20 @@ def load_settings(model_path: str | Path) -> dict:
     return settings["config"]
 
 
-def text_to_ids(text: str, symbols: str) -> list[list[int]]:
-    """One id sequence per sentence, through ``tfspeech.text`` (pure Python)."""
+def _max_chars(settings: dict) -> int | None:
+    """The sentence length the model can say (``tfspeech.speech_coverage``), from its settings."""
+    try:
+        from tfspeech.speech_coverage import sentence_chars_for
+    except ImportError:
+        return None
+    mel = settings["mel_config"]
+    return sentence_chars_for(int(settings.get("max_frames", 1000)), int(mel.get("hop_length", 256)),
+                              int(mel.get("sample_rate", 22050)))
+
+
+def text_to_ids(text: str, symbols: str, max_chars: int | None = None) -> list[list[int]]:
+    """One id sequence per sentence, through ``tfspeech.text`` (pure Python); sentences longer
+    than ``max_chars`` are split at clause boundaries."""
     try:
         from tfspeech.text import TextEncoder, split_sentences
     except ImportError as error:
@@ -60,7 +72,7 @@ def text_to_ids(text: str, symbols: str) -> list[list[int]]:
                           "the tfspeech wheel with --no-deps, see export/README.md); or pass the ids with --ids"
                           ) from error
     encoder = TextEncoder(symbols)
-    return [encoder.encode(sentence) for sentence in split_sentences(text)]
+    return [encoder.encode(sentence) for sentence in split_sentences(text, max_chars=max_chars)]
 
 
 def synthesize(runner: LiteRTRunner, ids: list[list[int]], mel_config: dict, griffin_lim_iters: int = 60,
@@ -230,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.model)
         ids = (parse_ids(args.ids, settings["vocab_size"]) if args.ids is not None
-               else text_to_ids(args.text, settings["symbols"]))
+               else text_to_ids(args.text, settings["symbols"], _max_chars(settings)))
         vocoder = None if args.vocoder is None else NeuralVocoder(args.vocoder, num_threads=args.threads)
         if vocoder is not None:
             vocoder.check_mel(np.zeros((1, vocoder.n_mels), np.float32), settings["mel_config"])

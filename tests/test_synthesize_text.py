@@ -148,3 +148,12 @@ def test_missing_settings_file_says_how_to_export(exported, tmp_path):
                             timeout=120)
     assert result.returncode == 2
     assert "lonely.json is missing" in result.stderr and "tfspeech export" in result.stderr
+
+
+def test_long_sentences_are_split_for_the_models_frames(runner_module):
+    from tests.text.test_normalize import LONG
+
+    settings = {"max_frames": 1000, "mel_config": {"hop_length": 256, "sample_rate": 22050}}
+    ids = runner_module.text_to_ids(LONG, "characters", runner_module._max_chars(settings))
+    assert len(ids) >= 4 and all(len(sentence) <= 112 for sentence in ids)  # <= 110 characters + end
+    assert len(runner_module.text_to_ids(LONG, "characters")) == 1

@@ -27,7 +27,12 @@ def max_sentence_chars(model) -> int:
     """Characters of normalized text a sentence may have so ``model`` can say it within
     ``FRAME_SHARE`` of its ``max_frames`` (at least 40)."""
     config = model.mel_config
-    seconds = model.max_frames * config.hop_length / config.sample_rate
+    return sentence_chars_for(model.max_frames, config.hop_length, config.sample_rate)
+
+
+def sentence_chars_for(max_frames: int, hop_length: int, sample_rate: int) -> int:
+    """``max_sentence_chars`` from the numbers alone (device runners read them from settings)."""
+    seconds = max_frames * hop_length / sample_rate
     return max(40, int(seconds * CHARS_PER_SECOND * FRAME_SHARE))
 
 
