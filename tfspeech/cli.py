@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     feats.set_defaults(run=_features)
 
     synth = commands.add_parser("synthesize", help="text to a WAV file with a TTS preset")
-    synth.add_argument("text", help="the text to speak (long text is split at sentence boundaries)")
+    synth.add_argument("text", help="the text to speak (long text is split at sentence and clause boundaries)")
     synth.add_argument("-o", "--output", required=True, help="the WAV file to write")
     synth.add_argument("--preset", default="tacotron2-slt", help="TTS preset (default: %(default)s)")
     synth.add_argument("--vocoder", default="griffin-lim",
