@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from tfspeech import export, zoo
 from tfspeech.audio import MelConfig, stft
-from tfspeech.layers.istft import OverlapAdd, inverse_dft_basis, window_envelope
+from tfspeech.audio.features import mel_filterbank
+from tfspeech.layers.istft import OverlapAdd, inverse_dft_basis, mel_to_log_magnitude, window_envelope
 from tfspeech.models.istft_vocoder import ISTFTVocoder
 
 MEL = MelConfig(n_fft=64, win_length=64, hop_length=16, n_mels=6, fmax=4000.0)
@@ -46,6 +47,15 @@ def test_matmul_inverse_dft_and_overlap_add_invert_the_stft(config):
     np.testing.assert_allclose(audio, reference[first: first + audio.size], atol=1e-5)
 
 
+@pytest.mark.parametrize("config", [MelConfig(), MEL])
+def test_the_magnitude_prior_maps_a_flat_spectrum_back_to_its_level(config):
+    matrix, offset = mel_to_log_magnitude(config)
+    assert matrix.shape == (config.n_mels, config.n_freq)
+    flat = np.full((3, config.n_freq), 0.7)
+    log_mel = np.log(flat @ mel_filterbank(config))
+    np.testing.assert_allclose(log_mel @ matrix + offset, np.log(0.7), atol=1e-4)
+
+
 def test_window_envelope_needs_a_whole_number_of_hops():
     with pytest.raises(ValueError, match="multiple of hop_length"):
         window_envelope(MelConfig(n_fft=64, win_length=64, hop_length=24, n_mels=6, fmax=4000.0))
@@ -66,7 +76,9 @@ def test_each_block_depends_on_its_context_window_only(vocoder):
         assert moved == (block <= source <= block + left + right), source
 
 
-def test_whole_utterance_equals_concatenated_stream_chunks(vocoder):
+@pytest.mark.parametrize("magnitude_prior", [False, True])
+def test_whole_utterance_equals_concatenated_stream_chunks(magnitude_prior):
+    vocoder = small_vocoder(magnitude_prior=magnitude_prior)
     mel = random_mel(frames=37, seed=3)
     whole = vocoder.generate(mel)
     assert whole.shape == (1, 37 * MEL.hop_length)
@@ -111,7 +123,9 @@ def test_zoo_round_trip_and_fit_lowers_held_out_loss(tmp_path):
     assert model.evaluate(mel[6:], audio[6:], verbose=0) < before
 
 
-def test_tflite_uses_builtins_and_matches_keras(vocoder, tmp_path):
+@pytest.mark.parametrize("magnitude_prior", [False, True])
+def test_tflite_uses_builtins_and_matches_keras(magnitude_prior, tmp_path):
+    vocoder = small_vocoder(magnitude_prior=magnitude_prior)
     report = export.tflite(vocoder, tmp_path / "vocoder.tflite")
     assert report.passed and report.flex_ops == ()
     assert set(report.max_abs_error) == {"vocode/audio", "stream/audio"}

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfspeech.audio.features import MelConfig, analysis_window
+from tfspeech.audio.features import MelConfig, analysis_window, mel_filterbank
 
 
 def inverse_dft_basis(config: MelConfig) -> np.ndarray:
@@ -48,6 +48,22 @@ def window_envelope(config: MelConfig) -> np.ndarray:
     if envelope.min() <= 1e-6:
         raise ValueError("the analysis window leaves samples uncovered; use win_length > hop_length")
     return envelope.astype(np.float32)
+
+
+def mel_to_log_magnitude(config: MelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(matrix (n_mels, n_freq), offset (n_freq,))``: ``log_mel @ matrix + offset`` is a rough
+    log |STFT| — each bin interpolates the log-mels of the bands that cover it (weights: the
+    filterbank's, normalized per bin; an uncovered bin takes its nearest band), less the log of
+    each band's filter area, so a flat spectrum of magnitude A maps back to log A."""
+    bank = mel_filterbank(config).astype(np.float64)  # (n_freq, n_mels)
+    covered = bank.sum(axis=1) > 0
+    centres = np.argmax(bank, axis=0)  # each band's peak bin
+    weights = np.zeros_like(bank)
+    weights[covered] = bank[covered] / bank[covered].sum(axis=1, keepdims=True)
+    for k in np.flatnonzero(~covered):
+        weights[k, np.argmin(np.abs(centres - k))] = 1.0
+    offset = -weights @ np.log(bank.sum(axis=0))
+    return weights.T.astype(np.float32), offset.astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")
@@ -89,7 +105,10 @@ class ISTFTHead(keras.layers.Layer):
     """Features ``(batch, F, channels)`` → log-magnitude and phase per frequency bin →
     windowed time frames ``(batch, F, n_fft)`` (the inverse DFT as a matmul) → audio
     ``(batch, (F - overlap) * hop)`` by overlap-add. Magnitudes are ``exp`` of the
-    prediction clipped at ``max_log_magnitude`` (Vocos's parameterization)."""
+    prediction clipped at ``max_log_magnitude`` (Vocos's parameterization). Given the frames'
+    log-mels ``(batch, F, n_mels)``, the prediction is a residual over their
+    ``mel_to_log_magnitude`` interpolation (a fixed matmul), so training starts from the
+    magnitudes the mels imply instead of from noise."""
 
     def __init__(self, mel_config: dict | None = None, max_log_magnitude: float = 7.0, **kwargs):
         super().__init__(**kwargs)
@@ -99,19 +118,22 @@ class ISTFTHead(keras.layers.Layer):
         self.max_log_magnitude = max_log_magnitude
         self.projection = keras.layers.Dense(2 * self.n_freq, name="projection")
         self.basis = inverse_dft_basis(config)
+        self.prior_matrix, self.prior_offset = mel_to_log_magnitude(config)
         self.overlap_add = OverlapAdd(self.mel_config, name="overlap_add")
 
     def build(self, input_shape):
         self.projection.build(input_shape)
 
-    def spectrum(self, features):
+    def spectrum(self, features, log_mel=None):
         """``(real, imag)``, each ``(batch, F, n_freq)``."""
         log_magnitude, phase = tf.split(self.projection(features), 2, axis=-1)
+        if log_mel is not None:
+            log_magnitude += tf.matmul(log_mel, tf.constant(self.prior_matrix)) + tf.constant(self.prior_offset)
         magnitude = tf.exp(tf.minimum(log_magnitude, self.max_log_magnitude))
         return magnitude * tf.cos(phase), magnitude * tf.sin(phase)
 
-    def call(self, features):
-        real, imag = self.spectrum(features)
+    def call(self, features, log_mel=None):
+        real, imag = self.spectrum(features, log_mel)
         frames = tf.matmul(tf.concat([real, imag], axis=-1), tf.constant(self.basis))
         return self.overlap_add(frames)
 

@@ -8,6 +8,11 @@
   ``|Y|^c e^{iφ}`` at one resolution (the vocoder's own frames). Magnitude losses leave the phase
   free; this term makes the phase of loud bins follow the recording's, with gradients that stay
   bounded where a bin is silent (unlike a loss on ``angle(Ŷ)``).
+- ``phase_derivative_loss``: the same on products of neighbouring compressed bins,
+  ``Yc[t, k] · conj(Yc[t − 1, k])`` (phase advance over time: instantaneous frequency) and
+  ``Yc[t, k] · conj(Yc[t, k − 1])`` (phase change over frequency: group delay). A mel frame does
+  not say where the glottal pulses fall, so the absolute phase is not predictable from it; its
+  derivatives mostly are (the harmonics' frequencies, the pulses' alignment across harmonics).
 
 Shapes: waveforms ``(batch, samples)`` float32; every loss returns a scalar.
 """
@@ -58,36 +63,61 @@ def mel_l1_loss(y_true, y_pred, mel_config: MelConfig = MelConfig()) -> tf.Tenso
 def compressed_complex_loss(y_true, y_pred, n_fft: int = 1024, hop: int = 256, window: int = 1024,
                             power: float = 0.3) -> tf.Tensor:
     """Mean ``|Yc − Ŷc|²`` with ``Yc = |Y|^power · Y / |Y|`` (complex, per bin)."""
+    difference = (_compressed(_spectrum(y_true, n_fft, hop, window), power)
+                  - _compressed(_spectrum(y_pred, n_fft, hop, window), power))
+    return tf.reduce_mean(tf.square(tf.math.real(difference)) + tf.square(tf.math.imag(difference)))
 
-    def compress(spectrum):
-        scale = tf.pow(tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum)) + _EPS,
-                       (power - 1.0) / 2.0)
-        return tf.math.real(spectrum) * scale, tf.math.imag(spectrum) * scale
 
-    true_real, true_imag = compress(_spectrum(y_true, n_fft, hop, window))
-    pred_real, pred_imag = compress(_spectrum(y_pred, n_fft, hop, window))
-    return tf.reduce_mean(tf.square(true_real - pred_real) + tf.square(true_imag - pred_imag))
+def _compressed(spectrum, power: float):
+    scale = tf.pow(tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum)) + _EPS, (power - 1.0) / 2.0)
+    return tf.complex(tf.math.real(spectrum) * scale, tf.math.imag(spectrum) * scale)
+
+
+def phase_derivative_loss(y_true, y_pred, n_fft: int = 1024, hop: int = 256, window: int = 1024,
+                          power: float = 0.3) -> tf.Tensor:
+    """Mean squared difference of the time- and frequency-neighbour products of compressed spectra."""
+    true = _compressed(_spectrum(y_true, n_fft, hop, window), power)
+    pred = _compressed(_spectrum(y_pred, n_fft, hop, window), power)
+    total = 0.0
+    for axis in (-2, -1):  # frames (instantaneous frequency), bins (group delay)
+        length = tf.shape(true)[axis]
+
+        def product(z):
+            later = tf.gather(z, tf.range(1, length), axis=axis)
+            earlier = tf.gather(z, tf.range(0, length - 1), axis=axis)
+            return later * tf.math.conj(earlier)
+
+        difference = product(true) - product(pred)
+        total += tf.reduce_mean(tf.square(tf.math.real(difference)) + tf.square(tf.math.imag(difference)))
+    return total
+
+
+PHASE_LOSSES = {"complex": compressed_complex_loss, "derivative": phase_derivative_loss}
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")
 class VocoderReconstructionLoss(keras.losses.Loss):
     """``mel_weight · mel L1 + stft_weight · multi-resolution STFT + complex_weight ·
     compressed complex`` on waveforms ``(batch, samples)``, which need at least ``2 · n_fft``
-    samples. The STFT resolutions are ``resolutions_around(n_fft)``; the complex term uses the
-    ``mel_config``'s own STFT frames."""
+    samples. The STFT resolutions are ``resolutions_around(n_fft)``; the phase term
+    (``phase_loss``: ``"complex"`` or ``"derivative"``) uses the ``mel_config``'s own STFT frames."""
 
     def __init__(self, mel_config: dict | None = None, mel_weight: float = 1.0, stft_weight: float = 1.0,
-                 complex_weight: float = 1.0, name="vocoder_reconstruction", **kwargs):
+                 complex_weight: float = 1.0, phase_loss: str = "complex", name="vocoder_reconstruction",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
+        if phase_loss not in PHASE_LOSSES:
+            raise ValueError(f"phase_loss must be one of {sorted(PHASE_LOSSES)}, got {phase_loss!r}")
         self.mel_config = MelConfig.from_dict(mel_config or {}).to_dict()
         self.mel_weight, self.stft_weight, self.complex_weight = mel_weight, stft_weight, complex_weight
+        self.phase_loss = phase_loss
 
     def call(self, y_true, y_pred):
         config = MelConfig.from_dict(self.mel_config)
         y_true = tf.cast(y_true, tf.float32)
         loss = self.mel_weight * mel_l1_loss(y_true, y_pred, config)
         loss += self.stft_weight * multi_resolution_stft_loss(y_true, y_pred, resolutions_around(config.n_fft))
-        loss += self.complex_weight * compressed_complex_loss(
+        loss += self.complex_weight * PHASE_LOSSES[self.phase_loss](
             y_true, y_pred, config.n_fft, config.hop_length, config.win_length)
         # A Loss returns per-example values; the terms above are batch means already.
         return tf.fill(tf.shape(y_true)[:1], loss)
@@ -99,4 +129,5 @@ class VocoderReconstructionLoss(keras.losses.Loss):
             "mel_weight": self.mel_weight,
             "stft_weight": self.stft_weight,
             "complex_weight": self.complex_weight,
+            "phase_loss": self.phase_loss,
         }

@@ -41,10 +41,12 @@ class ISTFTVocoder(keras.Model):
             ``hop_length`` and window also define the inverse STFT.
         channels: backbone width; ``intermediate_channels``: the ConvNeXt expansion.
         blocks: ConvNeXt blocks; ``kernel_size``: their depthwise kernel (odd).
+        magnitude_prior: predict log-magnitudes as a residual over the frame's log-mels mapped
+            to linear frequency (``tfspeech.layers.istft.mel_to_log_magnitude``).
     """
 
     def __init__(self, mel_config: dict | None = None, channels: int = 192, intermediate_channels: int = 576,
-                 blocks: int = 8, kernel_size: int = 7, **kwargs):
+                 blocks: int = 8, kernel_size: int = 7, magnitude_prior: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.mel_config = MelConfig.from_dict(mel_config or {}).to_dict()
         config = MelConfig.from_dict(self.mel_config)
@@ -58,6 +60,7 @@ class ISTFTVocoder(keras.Model):
             raise ValueError("ISTFTVocoder needs centred frames (MelConfig.center=True)")
         self.channels, self.intermediate_channels = channels, intermediate_channels
         self.blocks, self.kernel_size = blocks, kernel_size
+        self.magnitude_prior = bool(magnitude_prior)
         self.embed = keras.layers.Conv1D(channels, kernel_size, padding="valid", name="embed")
         self.embed_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="embed_norm")
         self.backbone = [
@@ -67,10 +70,10 @@ class ISTFTVocoder(keras.Model):
         ]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         self.head = ISTFTHead(self.mel_config, name="head")
-        receptive = (kernel_size // 2) * (blocks + 1)
+        self.receptive = (kernel_size // 2) * (blocks + 1)  # input frames consumed on each side
         # Spectral frames -left .. T-1+right feed the complete blocks 0 .. T-1.
-        self.left_context = receptive + blocks_per_frame // 2 - 1
-        self.right_context = receptive + blocks_per_frame // 2
+        self.left_context = self.receptive + blocks_per_frame // 2 - 1
+        self.right_context = self.receptive + blocks_per_frame // 2
 
     # ------------------------------------------------------------------ shapes
 
@@ -98,7 +101,9 @@ class ISTFTVocoder(keras.Model):
         x = self.embed_norm(self.embed(mel))
         for block in self.backbone:
             x = block(x)
-        return self.head(self.final_norm(x))
+        # The frames the spectral frames stand on: the input less the receptive margins.
+        own_mels = mel[:, self.receptive: -self.receptive or None] if self.magnitude_prior else None
+        return self.head(self.final_norm(x), own_mels)
 
     def pad(self, mel):
         """Whole-utterance log-mels ``(batch, T, n_mels)`` with silent context frames at both ends."""
@@ -136,6 +141,7 @@ class ISTFTVocoder(keras.Model):
             "intermediate_channels": self.intermediate_channels,
             "blocks": self.blocks,
             "kernel_size": self.kernel_size,
+            "magnitude_prior": self.magnitude_prior,
         }
 
     def example_inputs(self, batch_size: int = 1, frames: int = 4) -> np.ndarray:

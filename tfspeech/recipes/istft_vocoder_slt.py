@@ -46,6 +46,7 @@ from tfspeech.audio import MelConfig
 from tfspeech.data.corpus import build_corpus, default_cache_dir
 from tfspeech.data.layout import MANIFEST, read_corpus
 from tfspeech.data.waveform_pipeline import context_crop, load_waveform_utterances, waveform_dataset
+from tfspeech.losses.spectral import VocoderReconstructionLoss
 from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.models.vocoder_gan import VocoderGAN
 from tfspeech.recipes import istft_vocoder_evaluation
@@ -81,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--init-from", type=Path, help="adversarial stage: the reconstruction checkpoint to "
                         "start from (default: <cache>/runs/istft-vocoder-slt/checkpoint.keras)")
     parser.add_argument("--size", choices=sorted(SIZES), default="preset")
+    parser.add_argument("--magnitude-prior", action="store_true",
+                        help="predict log-magnitudes as a residual over the log-mels mapped to linear frequency")
+    parser.add_argument("--phase-loss", choices=["complex", "derivative"], default="complex",
+                        help="the reconstruction loss's phase term (see tfspeech.losses.spectral)")
     parser.add_argument("--steps", type=int, help="total training steps (default: 12,000; adversarial: 3,000)")
     parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -215,9 +220,10 @@ def _restore_or_build(args, mel_config: MelConfig) -> tuple[keras.Model, int, fl
         model = VocoderGAN(generator)
         model.compile()
         return model, 0, 0.0
-    model = ISTFTVocoder(mel_config.to_dict(), **SIZES[args.size])
+    model = ISTFTVocoder(mel_config.to_dict(), **SIZES[args.size], magnitude_prior=args.magnitude_prior)
     model.build_from_preset()
     compile_args = model.default_compile_args()
+    compile_args["loss"] = VocoderReconstructionLoss(mel_config.to_dict(), phase_loss=args.phase_loss)
     compile_args["optimizer"].learning_rate = args.learning_rate
     model.compile(**compile_args)
     return model, 0, 0.0
