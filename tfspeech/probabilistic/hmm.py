@@ -262,19 +262,19 @@ class _BaseHMM(DensityMixin, BaseEstimator):
         if self._use_xla(data, n_passes):
             return hmm_inference.forward_backward(
                 *self._chain(), self._log_frameprob(data.X), *data.lanes, data.position)
-        log_frameprob = self._log_frameprob(data.X)
+        log_frameprob = np.asarray(self._log_frameprob(data.X))
         log_likelihood, posteriors, start_counts, transitions, ok = hmm_numpy.forward_backward(
-            self.startprob_, self.transmat_, log_frameprob.numpy()[:data.n_frames], data.pieces)
+            self.startprob_, self.transmat_, log_frameprob[:data.n_frames], data.pieces)
         if not ok:  # underflow: the compiled pass, which falls back to exact log space
             return hmm_inference.forward_backward(*self._chain(), log_frameprob, *data.lanes, data.position)
         padded = np.zeros((data.X.shape[0], self.n_components), posteriors.dtype)
         padded[:data.n_frames] = posteriors
-        return log_likelihood, tf.constant(padded), tf.constant(start_counts), tf.constant(transitions)
+        return log_likelihood, padded, start_counts, transitions
 
     def _sequence_log_likelihoods(self, data):
         if not self._use_xla(data, 1):
             log_likelihoods, ok = hmm_numpy.sequence_log_likelihoods(
-                self.startprob_, self.transmat_, self._log_frameprob(data.X).numpy()[:data.n_frames],
+                self.startprob_, self.transmat_, np.asarray(self._log_frameprob(data.X))[:data.n_frames],
                 data.pieces)
             if ok:
                 return log_likelihoods
@@ -288,7 +288,7 @@ class _BaseHMM(DensityMixin, BaseEstimator):
         X, lengths = self._validate(X, lengths)
         data = PackedSequences(X, lengths, self._tf_dtype)
         log_likelihood, posteriors, _, _ = self._forward_backward(data)
-        return float(log_likelihood), posteriors.numpy()[:len(X)].astype(np.float64)
+        return float(log_likelihood), np.asarray(posteriors)[:len(X)].astype(np.float64)
 
     def score(self, X, lengths=None):
         """Log-likelihood (nats) of all sequences in X (sum over sequences)."""
@@ -435,7 +435,7 @@ class _BaseHMM(DensityMixin, BaseEstimator):
         for data in chunks:
             log_likelihood, posteriors, start_counts, transition_counts = self._forward_backward(
                 data, self.n_iter)
-            terms = (float(log_likelihood), start_counts.numpy(), transition_counts.numpy(),
+            terms = (float(log_likelihood), np.asarray(start_counts), np.asarray(transition_counts),
                      self._emission_statistics(data.X, posteriors))
             total = terms if total is None else (
                 total[0] + terms[0], total[1] + terms[1], total[2] + terms[2],
@@ -684,6 +684,10 @@ class GaussianHMM(_BaseHMM):
         self._covars_ = _check_covariances(self._covars_, self.covariance_type, shape)
 
     def _log_frameprob(self, X):
+        if not getattr(self, "_xla_pass", True) and self.covariance_type in ("diag", "spherical"):
+            variances = self._covars_ if self.covariance_type == "diag" else np.repeat(
+                self._covars_[:, None], self.means_.shape[1], axis=1)
+            return hmm_numpy.diagonal_gaussian_log_prob(X, self.means_, variances).astype(X.dtype)
         return self._run(_gaussian_log_prob, X, tf.constant(self.means_, X.dtype),
                          tf.constant(self._covars_, X.dtype), self.covariance_type)
 
@@ -691,6 +695,9 @@ class GaussianHMM(_BaseHMM):
         return "diag" if self.covariance_type == "spherical" else self.covariance_type
 
     def _emission_statistics(self, X, posteriors):
+        if not getattr(self, "_xla_pass", True) and self.covariance_type in ("diag", "spherical"):
+            return gaussian.SufficientStatistics(
+                *hmm_numpy.diagonal_statistics(X, posteriors, self.means_), self.means_)
         stats = self._run(_gaussian_statistics, X, posteriors, tf.constant(self.means_, X.dtype),
                           self._statistics_type())
         return gaussian.SufficientStatistics(*(np.asarray(s, np.float64) for s in stats))

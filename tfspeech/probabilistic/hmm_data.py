@@ -16,17 +16,17 @@ DATASET_CHUNK_FRAMES = 262_144  # frames per compiled forward-backward pass when
 
 
 class PackedSequences:
-    """Sequences ``X (n_frames, D)`` of ``lengths`` laid out once for repeated compiled passes:
-    padded X and the lane grid of :func:`hmm_inference.pack_lanes`."""
+    """Sequences ``X (n_frames, D)`` of ``lengths`` laid out once for repeated passes: padded X
+    (numpy, in the compute dtype; int32 symbols) and the lane grid of
+    :func:`hmm_inference.pack_lanes`, or :attr:`pieces` for the numpy passes."""
 
     def __init__(self, X, lengths, dtype):
-        self.packing = hmm_inference.pack_lanes(lengths)
-        padded = np.zeros((self.packing.n_frames_padded,) + X.shape[1:], X.dtype)
-        padded[:len(X)] = X
-        self.X = tf.constant(padded, dtype if np.issubdtype(X.dtype, np.floating) else tf.int32)
-        packing = self.packing
-        self.lanes = tuple(tf.constant(a) for a in (packing.frame_index, packing.start, packing.valid))
-        self.position = tf.constant(packing.position)
+        self.packing = packing = hmm_inference.pack_lanes(lengths)
+        dtype = tf.as_dtype(dtype).as_numpy_dtype if np.issubdtype(X.dtype, np.floating) else np.int32
+        self.X = np.zeros((packing.n_frames_padded,) + X.shape[1:], dtype)  # numpy: the passes
+        self.X[:len(X)] = X  # without XLA need no tensors; compiled functions convert their inputs
+        self.lanes = (packing.frame_index, packing.start, packing.valid)
+        self.position = packing.position
         self.n_frames = packing.n_frames
         self.lengths = lengths
         self._pieces = None
@@ -41,7 +41,7 @@ class PackedSequences:
     @property
     def signature(self):
         """The shapes a compiled pass over these sequences is specialized to."""
-        return (tuple(self.X.shape), self.X.dtype.name, tuple(self.lanes[0].shape))
+        return (self.X.shape, self.X.dtype.name, self.lanes[0].shape)
 
 
 class DatasetSequences:
