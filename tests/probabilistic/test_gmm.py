@@ -304,3 +304,17 @@ def test_gmm_digits_preset_reproduces_its_card_and_exports(tmp_path):
     assert export.tflite(model, tmp_path / "gmm-digits.tflite", representative_data=samples).passed
     assert export.saved_model(model, tmp_path / "saved", sample_data=samples).passed
 
+
+
+def test_a_second_mixture_with_the_same_shapes_traces_nothing(X):
+    """The compiled E-step, M-step and scoring functions are shared per configuration."""
+    functions = [gmm._compiled(gmm._block_moments, jit_compile=False, any_shape=True),
+                 gmm._compiled(gmm._natural_parameters, "diag", tf.float32),
+                 gmm._compiled(gmm._m_step, "diag", 1e-6),
+                 gmm._compiled(gmm._log_responsibilities, "diag", any_shape=True)]
+    _fit_quietly(GaussianMixture(K, covariance_type="diag", max_iter=3, random_state=0), X).score(X)
+    before = [f.experimental_get_tracing_count() for f in functions]
+    second = _fit_quietly(GaussianMixture(K, covariance_type="diag", max_iter=3, random_state=1), X + 1.0)
+    second.score(X)
+    assert [f.experimental_get_tracing_count() for f in functions] == before
+    assert min(before) > 0
