@@ -104,7 +104,7 @@ def test_an_istft_vocoder_speaks_each_sentence_as_it_would_alone(model):
     assert waveform.shape == (2 * 10 * 64 + pause,)
     first_mels = model.infer(np.array([TextEncoder(model.symbols).encode("hello there.")], np.int32))["mels"]
     alone = vocoder.generate(first_mels.numpy())[0]
-    np.testing.assert_allclose(waveform[:640], np.clip(alone, -1.0, 1.0), atol=1e-6)
+    np.testing.assert_allclose(waveform[:640], np.clip(alone, -1.0, 1.0), atol=1e-5)  # batched float sums
     assert np.all(waveform[640:640 + pause] == 0.0)
     with pytest.raises(ValueError, match="trained on other mels"):
         synthesize("Hi.", model=model, vocoder_model=ISTFTVocoder({**MEL_CONFIG, "n_mels": 6}))

@@ -46,7 +46,7 @@ class ISTFTVocoder(keras.Model):
     """
 
     def __init__(self, mel_config: dict | None = None, channels: int = 192, intermediate_channels: int = 576,
-                 blocks: int = 8, kernel_size: int = 7, magnitude_prior: bool = False, **kwargs):
+                 blocks: int = 8, kernel_size: int = 7, magnitude_prior: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.mel_config = MelConfig.from_dict(mel_config or {}).to_dict()
         config = MelConfig.from_dict(self.mel_config)
@@ -153,12 +153,12 @@ class ISTFTVocoder(keras.Model):
         self(self.example_inputs())
 
     def default_compile_args(self) -> dict:
-        """AdamW and the reconstruction loss on waveforms (multi-resolution STFT, mel L1,
-        anti-wrapping phase), without XLA."""
+        """AdamW and the reconstruction loss on waveforms (multi-resolution STFT, mel L1, phase
+        derivatives), the recipe's, without XLA."""
         return {
             "optimizer": keras.optimizers.AdamW(2e-4, weight_decay=0.01, beta_1=0.8, beta_2=0.99,
                                                 clipnorm=10.0),
-            "loss": VocoderReconstructionLoss(self.mel_config),
+            "loss": VocoderReconstructionLoss(self.mel_config, phase_loss="derivative"),
             "jit_compile": False,
         }
 

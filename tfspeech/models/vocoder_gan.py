@@ -41,7 +41,7 @@ class VocoderGAN(keras.Model):
         self.discriminators = WaveformDiscriminators(**self.discriminator_config, name="discriminators")
         self.reconstruction_weight = reconstruction_weight
         self.feature_weight, self.adversarial_weight = feature_weight, adversarial_weight
-        self.reconstruction = VocoderReconstructionLoss(generator.mel_config)
+        self.reconstruction = VocoderReconstructionLoss(generator.mel_config, phase_loss="derivative")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
                          ("loss", "discriminator_loss", "adversarial_loss", "feature_loss")}
 

@@ -82,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--init-from", type=Path, help="adversarial stage: the reconstruction checkpoint to "
                         "start from (default: <cache>/runs/istft-vocoder-slt/checkpoint.keras)")
     parser.add_argument("--size", choices=sorted(SIZES), default="preset")
-    parser.add_argument("--magnitude-prior", action="store_true",
-                        help="predict log-magnitudes as a residual over the log-mels mapped to linear frequency")
-    parser.add_argument("--phase-loss", choices=["complex", "derivative"], default="complex",
-                        help="the reconstruction loss's phase term (see tfspeech.losses.spectral)")
+    parser.add_argument("--magnitude-prior", action=argparse.BooleanOptionalAction, default=True,
+                        help="predict log-magnitudes as a residual over the log-mels mapped to linear frequency "
+                             "(default: on)")
+    parser.add_argument("--phase-loss", choices=["complex", "derivative"], default="derivative",
+                        help="the reconstruction loss's phase term (see tfspeech.losses.spectral; default: "
+                             "%(default)s)")
     parser.add_argument("--steps", type=int, help="total training steps (default: 12,000; adversarial: 3,000)")
     parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=16)
