@@ -126,3 +126,32 @@ def test_unknown_vocoder_and_missing_preset(model):
         synthesize("Hi.", model=model, vocoder="no-such-vocoder")
     with pytest.raises(zoo.PresetNotFoundError):
         synthesize("Hi.", preset="no-such-preset")
+
+
+def test_the_default_vocoder_is_used_where_it_fits_the_model(model, tmp_path, monkeypatch):
+    from tfspeech import synthesis
+
+    keras.utils.set_random_seed(0)
+    fitting = ISTFTVocoder(MEL_CONFIG, channels=8, intermediate_channels=8, blocks=1, kernel_size=3)
+    fitting.build_from_preset()
+    record = dict(data={"fingerprint": "test"}, training={"command": "pytest"},
+                  metrics={"pesq": {"value": 1.0, "command": "-"}})
+    zoo.save_preset(fitting, synthesis.DEFAULT_VOCODER, root=tmp_path / "fits", **record)
+    monkeypatch.setenv("TFSPEECH_ZOO_PATH", str(tmp_path / "fits"))
+    synthesis._load.cache_clear()
+    with pytest.warns(UserWarning, match="did not end within"):
+        waveform, _, _ = synthesize("Hello there.", model=model)
+    assert waveform.shape == (10 * 64,)  # the vocoder's frames * hop (Griffin-Lim gives (frames - 1) * hop)
+    with pytest.warns(UserWarning, match="did not end within"):
+        by_griffin_lim, _, _ = synthesize("Hello there.", model=model, vocoder="griffin-lim", griffin_lim_iters=2)
+    assert by_griffin_lim.shape == (9 * 64,)
+
+    other = ISTFTVocoder({**MEL_CONFIG, "n_mels": 6}, channels=4, intermediate_channels=4, blocks=1, kernel_size=3)
+    other.build_from_preset()
+    zoo.save_preset(other, synthesis.DEFAULT_VOCODER, root=tmp_path / "other", **record)
+    monkeypatch.setenv("TFSPEECH_ZOO_PATH", str(tmp_path / "other"))
+    synthesis._load.cache_clear()
+    with pytest.warns(UserWarning, match="did not end within"):
+        waveform, _, _ = synthesize("Hello there.", model=model, griffin_lim_iters=2)
+    assert waveform.shape == (9 * 64,)  # another MelConfig: Griffin-Lim
+    synthesis._load.cache_clear()

@@ -30,12 +30,13 @@ from tfspeech.text.normalize import split_clauses, split_sentences
 
 DEFAULT_PRESET = "tacotron2-slt"
 GRIFFIN_LIM = "griffin-lim"
+DEFAULT_VOCODER = "istft-vocoder-slt"
 VOCODER_CLASSES = (ISTFTVocoder, WaveNet)
 SENTENCE_PAUSE_S = 0.2
 MIN_SPLIT_WORDS = 6  # a sentence the model did not say completely is split and retried from this many words
 
 
-def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_LIM, *, model=None,
+def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = None, *, model=None,
                vocoder_model=None, griffin_lim_iters: int = 60,
                seed: int = 0) -> tuple[np.ndarray, int, list[np.ndarray]]:
     """Speaks ``text``.
@@ -45,7 +46,8 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
         preset: the zoo preset to load (ignored when ``model`` is given).
         vocoder: ``"griffin-lim"``, or the zoo name of a vocoder trained on the same ``MelConfig``
             as the TTS model: an ``ISTFTVocoder`` (e.g. ``"istft-vocoder-slt"``) or a
-            mel-conditioned WaveNet.
+            mel-conditioned WaveNet. ``None`` (default): ``DEFAULT_VOCODER`` where the zoo has it
+            and it was trained on the model's ``MelConfig``, else Griffin-Lim.
         model: a built Tacotron / Tacotron 2 model to use instead of a preset.
         vocoder_model: a built vocoder (either family) to use instead of ``vocoder``.
         griffin_lim_iters: phase reconstruction iterations.
@@ -69,7 +71,9 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
     if not isinstance(model, AttentionTTS):
         raise ValueError(f"{type(model).__name__} is not a text-to-speech model; use a Tacotron or Tacotron 2 "
                          f"preset (default {DEFAULT_PRESET!r})")
-    if vocoder_model is None and vocoder != GRIFFIN_LIM:
+    if vocoder_model is None and vocoder is None:
+        vocoder_model = default_vocoder(model)
+    elif vocoder_model is None and vocoder != GRIFFIN_LIM:
         vocoder_model = _load(vocoder, VOCODER_CLASSES)
     if vocoder_model is not None:
         check_vocoder(vocoder_model, model)
@@ -93,6 +97,18 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str = GRIFFIN_L
                   for index, (frames, sentence_ids) in enumerate(zip(lengths, ids))]
     waveform = np.clip(np.concatenate(pieces), -1.0, 1.0).astype(np.float32)
     return waveform, config.sample_rate, alignments
+
+
+def default_vocoder(model):
+    """The ``DEFAULT_VOCODER`` preset if the zoo has it and it takes ``model``'s log-mels, else
+    ``None`` (Griffin-Lim)."""
+    try:
+        preset = zoo.info(DEFAULT_VOCODER)
+    except zoo.PresetError:
+        return None
+    if MelConfig.from_dict(preset["config"]["mel_config"]) != model.mel_config:
+        return None
+    return _load(DEFAULT_VOCODER, VOCODER_CLASSES)
 
 
 def check_vocoder(vocoder_model, model) -> None:
