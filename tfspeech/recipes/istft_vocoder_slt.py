@@ -59,7 +59,7 @@ PROGRESS = "progress.json"
 EVALUATION = "evaluation"
 VALIDATION_CROPS = 32
 STAGES = {  # stage: (run folder suffix, default steps, default learning rate)
-    "reconstruction": ("", 12000, 5e-4),
+    "reconstruction": ("", 9000, 5e-4),
     "adversarial": ("-gan", 3000, 2e-4),
 }
 
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--phase-loss", choices=["complex", "derivative"], default="derivative",
                         help="the reconstruction loss's phase term (see tfspeech.losses.spectral; default: "
                              "%(default)s)")
-    parser.add_argument("--steps", type=int, help="total training steps (default: 12,000; adversarial: 3,000)")
+    parser.add_argument("--steps", type=int, help="total training steps (default: 9,000; adversarial: 3,000)")
     parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--segment-frames", type=int, default=64, help="frames of audio per crop (x 256 samples)")
