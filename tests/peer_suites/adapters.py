@@ -5,9 +5,13 @@ GMMHMM, each also taking hmmlearn's ``implementation=`` keyword (``"log"`` or ``
 which picks hmmlearn's forward-backward; tfspeech has one exact implementation with its own
 fallback, so the keyword is accepted, kept as a parameter and otherwise ignored).
 ``sklearn_mixture`` stands in for ``sklearn.mixture``: tfspeech's GaussianMixture as it is.
+
+The peers' small fits run tfspeech's numpy passes (``jit_compile=None`` picks them for small
+work); ``TFSPEECH_PEER_JIT_COMPILE=1`` runs the HMM suites with ``jit_compile=True`` (XLA).
 """
 
 import inspect
+import os
 import types
 
 from tfspeech import probabilistic
@@ -20,6 +24,8 @@ def _with_implementation(estimator):
     parameters = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
 
     def __init__(self, *args, implementation="log", **kwargs):
+        if os.environ.get("TFSPEECH_PEER_JIT_COMPILE") == "1":
+            kwargs.setdefault("jit_compile", True)
         estimator.__init__(self, *args, **kwargs)
         self.implementation = implementation
 
