@@ -10,6 +10,19 @@ import pytest
 HERE = Path(__file__).parent
 
 
+def pytest_ignore_collect(collection_path, config):
+    """Not even collected when the mark expression deselects ``slow`` tests (the default suite's
+    ``-m "not slow"``): collecting executes the peers' files, ≈ 10 s of imports, and a peer version
+    whose files moved would be a collection error in every run instead of in the peer run."""
+    from _pytest.mark.expression import Expression
+
+    markexpr = config.getoption("markexpr", "")
+    if collection_path.name.startswith("test_") and markexpr:
+        if not Expression.compile(markexpr).evaluate(lambda name, **kwargs: name == "slow"):
+            return True
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     """Every peer test is ``slow``; those a module's ``SKIP`` names (``Class::test``, ``test``, or
     either with its parameter id, ``test[full]``) are skipped with the reason given there."""
