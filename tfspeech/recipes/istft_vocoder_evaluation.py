@@ -166,6 +166,32 @@ def evaluate_tts(model, tts_model, corpus_utterances, mel_config: MelConfig, *, 
     }
 
 
+def evaluate_exports(model, utterances, mel_config: MelConfig, *, out_dir: Path) -> dict:
+    """TFLite exports (float32 and dynamic-range int8) of the vocoder: size, parity against Keras
+    (the exporter's check) and, for each, PESQ/STOI against the recordings of ``utterances`` with
+    the audio LiteRT computes. Returns ``{mode: {"size_mb", "max_abs_error", "bound", "pesq", "stoi"}}``."""
+    from tfspeech import export
+    from tfspeech.runtime.litert_runner import LiteRTRunner
+
+    figures = {}
+    for mode in (None, "dynamic"):
+        name = mode or "float32"
+        path = Path(out_dir) / f"vocoder-{name}.tflite"
+        report = export.tflite(model, path, quantize=mode)
+        runner = LiteRTRunner(path)
+        pesq_scores, stoi_scores = [], []
+        for utterance in tqdm(utterances, desc=f"TFLite {name}", unit="utt"):
+            audio = fit_length(runner.run_signature("vocode", mel=utterance.mel[None])["audio"][0],
+                               utterance.audio.size)
+            pesq_scores.append(pesq_wideband(utterance.waveform, audio, mel_config.sample_rate))
+            stoi_scores.append(stoi(utterance.waveform, audio, mel_config.sample_rate))
+        worst = max(report.outputs, key=lambda o: o.max_abs_error)
+        figures[name] = {"size_mb": round(report.size_bytes / 1e6, 2), "max_abs_error": worst.max_abs_error,
+                         "bound": worst.bound, "passed": report.passed,
+                         "pesq": float(np.mean(pesq_scores)), "stoi": float(np.mean(stoi_scores))}
+    return figures
+
+
 def _plot(utterance, audio: dict, mel_config: MelConfig, path: Path) -> None:
     pictures = [log_mel_spectrogram(audio[s][0], mel_config).numpy().T for s in ("recording", *COMPARED)]
     titles = [f"{utterance.id}: recording", "vocoder", "Griffin-Lim"]
@@ -186,6 +212,9 @@ def flat_metrics(figures: dict) -> dict[str, float]:
         metrics.update({f"{name}_{system}": value for system, value in figures[name].items()})
     if "tts" in figures:
         metrics.update({f"tts_cer_{system}": value for system, value in figures["tts"]["cer"].items()})
+    for mode, export_figures in figures.get("exports", {}).items():
+        metrics.update({f"tflite_{mode}_pesq": export_figures["pesq"],
+                        f"tflite_{mode}_max_abs_error": export_figures["max_abs_error"]})
     return metrics
 
 
@@ -204,6 +233,18 @@ def table(figures: dict) -> str:
         rows.append(f"| {labels[system]} | {cell('pesq', 2)} | {cell('stoi')} | {cell('log_mel_l1')} | "
                     f"{cell('log_mel_l1_top_db')} | {figures['cer'][system]:.3f} |")
     return "\n".join(rows)
+
+
+def _exports_section(exports: dict | None) -> str:
+    if not exports:
+        return "The TFLite exports were not measured."
+    rows = ["| TFLite export | size MB | max abs error vs Keras (bound) | PESQ (wb) | STOI |",
+            "|---|---:|---:|---:|---:|"]
+    for mode, f in exports.items():
+        rows.append(f"| {mode} | {f['size_mb']:.1f} | {f['max_abs_error']:.2g} ({f['bound']:.2g}) | "
+                    f"{f['pesq']:.2f} | {f['stoi']:.3f} |")
+    return ("## Exports\n\nBuiltin TFLite ops only (no Flex). PESQ and STOI of the audio LiteRT computes "
+            "on the same held-out utterances:\n\n" + "\n".join(rows))
 
 
 def _tts_section(tts: dict | None) -> str:
@@ -249,6 +290,8 @@ PESQ gain over Griffin-Lim: {pesq_gain:+.2f}.
 ![recording, vocoder and Griffin-Lim spectrograms of a held-out utterance]({PLOT})
 
 {_tts_section(figures.get("tts"))}
+
+{_exports_section(figures.get("exports"))}
 
 Listening samples (WAV per utterance and system, copy synthesis and TTS) are written by the
 measuring command into `<run-dir>/evaluation/samples/` and `tts_samples/`; they are not committed.

@@ -241,6 +241,7 @@ def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dic
         sentences = read_corpus(corpus, "test")[: args.eval_utterances]
         figures["tts"] = istft_vocoder_evaluation.evaluate_tts(model, tts_model, sentences, mel_config,
                                                                out_dir=out_dir)
+    figures["exports"] = istft_vocoder_evaluation.evaluate_exports(model, held_out, mel_config, out_dir=out_dir)
     if args.stage == "adversarial":
         first_stage = Path(args.init_from).parent / EVALUATION / "metrics.json"
         if first_stage.is_file():
