@@ -141,7 +141,7 @@ def _synthesize(args) -> int:
 
     normalize_speakable(args.text)  # empty, unspeakable or unsupported text: refused here
     _check_preset(args.preset)
-    if args.vocoder != "griffin-lim":
+    if args.vocoder not in (None, "griffin-lim"):
         _check_preset(args.vocoder)
     _check_writable(args.output)
     if args.plot:
@@ -358,9 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("text", help="the text to speak (long text is split at sentence and clause boundaries)")
     synth.add_argument("-o", "--output", required=True, help="the WAV file to write")
     synth.add_argument("--preset", default="tacotron2-slt", help="TTS preset (default: %(default)s)")
-    synth.add_argument("--vocoder", default="griffin-lim",
-                       help="griffin-lim, or a WaveNet vocoder preset trained on the same mels, e.g. wavenet-slt "
-                            "(default: %(default)s)")
+    synth.add_argument("--vocoder",
+                       help="griffin-lim, or a vocoder preset trained on the TTS model's mels (an ISTFTVocoder "
+                            "or a WaveNet) (default: istft-vocoder-slt where the zoo has it and it fits the "
+                            "model, else griffin-lim)")
     synth.add_argument("--plot", help="also write the attention alignments as a PNG")
     synth.set_defaults(run=_synthesize)
 
