@@ -206,11 +206,11 @@ def _bind_inputs(specs: list[str], names: list[str]) -> list[str] | dict[str, st
     if not named:
         return specs
     if len(named) != len(specs):
-        raise SystemExit("--input: give all inputs as NAME=FILE.npy or none (positional)")
+        raise ValueError("--input: give all inputs as NAME=FILE.npy or none (positional)")
     bound = dict(s.split("=", 1) for s in specs)
     unknown = sorted(set(bound) - set(names))
     if unknown:
-        raise SystemExit(f"--input: unknown input name(s) {unknown}; the model's inputs are {names}")
+        raise ValueError(f"--input: unknown input name(s) {unknown}; the model's inputs are {names}")
     return bound
 
 
