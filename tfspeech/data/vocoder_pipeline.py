@@ -82,15 +82,23 @@ def crop(utterance: VocoderUtterance, start_frame: int, frames: int, mel_config:
     return classes, mel
 
 
-def random_crops(utterances: list[VocoderUtterance], frames: int, mel_config: MelConfig, seed: int):
-    """Endless crops ``(classes, mel)``: every start frame of the corpus equally likely."""
+def random_starts(lengths: list[int], frames: int, seed: int):
+    """Endless ``(utterance index, start frame)`` of ``frames``-frame crops from utterances of
+    ``lengths`` frames: every start frame of the corpus equally likely (an utterance shorter than
+    a crop has one, 0)."""
     if frames < 1:
         raise ValueError(f"a crop needs at least one frame, got {frames}")
-    starts = np.array([max(u.mel.shape[0] - frames, 0) + 1 for u in utterances], np.float64)
+    starts = np.array([max(length - frames, 0) + 1 for length in lengths], np.float64)
     rng = np.random.default_rng(seed)
     while True:
-        index = rng.choice(len(utterances), p=starts / starts.sum())
-        yield crop(utterances[index], int(rng.integers(starts[index])), frames, mel_config)
+        index = int(rng.choice(len(lengths), p=starts / starts.sum()))
+        yield index, int(rng.integers(starts[index]))
+
+
+def random_crops(utterances: list[VocoderUtterance], frames: int, mel_config: MelConfig, seed: int):
+    """Endless crops ``(classes, mel)``: every start frame of the corpus equally likely."""
+    for index, start in random_starts([u.mel.shape[0] for u in utterances], frames, seed):
+        yield crop(utterances[index], start, frames, mel_config)
 
 
 def vocoder_dataset(

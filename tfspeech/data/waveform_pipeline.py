@@ -30,6 +30,7 @@ from tfspeech.audio.features import MelConfig
 from tfspeech.audio.io import load
 from tfspeech.data.features import cache_log_mels, load_log_mel
 from tfspeech.data.layout import read_corpus
+from tfspeech.data.vocoder_pipeline import random_starts
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,8 @@ def context_crop(utterance: WaveformUtterance, start: int, frames: int, left: in
 def random_context_crops(utterances: list[WaveformUtterance], frames: int, left: int, right: int,
                          mel_config: MelConfig, seed: int):
     """Endless crops: every start frame of the corpus equally likely."""
-    if frames < 1:
-        raise ValueError(f"a crop needs at least one frame, got {frames}")
-    starts = np.array([max(u.mel.shape[0] - frames, 0) + 1 for u in utterances], np.float64)
-    rng = np.random.default_rng(seed)
-    while True:
-        index = rng.choice(len(utterances), p=starts / starts.sum())
-        yield context_crop(utterances[index], int(rng.integers(starts[index])), frames, left, right, mel_config)
+    for index, start in random_starts([u.mel.shape[0] for u in utterances], frames, seed):
+        yield context_crop(utterances[index], start, frames, left, right, mel_config)
 
 
 def waveform_dataset(utterances: list[WaveformUtterance], mel_config: MelConfig, *, segment_frames: int,

@@ -51,11 +51,10 @@ from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.models.vocoder_gan import VocoderGAN
 from tfspeech.recipes import istft_vocoder_evaluation
 from tfspeech.recipes.callbacks import AtomicCheckpoint, TqdmProgress, late_decay
+from tfspeech.recipes.run_folder import CHECKPOINT, PROGRESS, finished, needs_training, restore_run
 
 PRESET_NAME = "istft-vocoder-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
-CHECKPOINT = "checkpoint.keras"
-PROGRESS = "progress.json"
 EVALUATION = "evaluation"
 VALIDATION_CROPS = 32
 STAGES = {  # stage: (run folder suffix, default steps, default learning rate)
@@ -131,15 +130,9 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     model, done, train_seconds = _restore_or_build(args, mel_config)
     epochs = math.ceil(args.steps / args.steps_per_epoch)
-    if args.evaluate and not done:
-        raise SystemExit(f"{args.run_dir} has no checkpoint to evaluate; train first (the same command "
-                         "without --evaluate)")
-    if done < epochs and not args.evaluate:
-        if done:
-            print(f"resuming {args.run_dir} at step {done * args.steps_per_epoch}", file=sys.stderr)
+    if needs_training(args.run_dir, done, epochs, args.steps_per_epoch, args.evaluate):
         _train(model, args, corpus, mel_config, done, train_seconds, epochs)
-        progress = json.loads((args.run_dir / PROGRESS).read_text())
-        done, train_seconds = progress["epochs"], progress["train_seconds"]
+        done, train_seconds = finished(args.run_dir)
     if done < epochs and not args.evaluate:
         return None
     return _evaluate(model, args, corpus, mel_config, done, train_seconds, argv)
@@ -202,15 +195,9 @@ def _validation_crops(utterances, model, args, mel_config) -> tf.data.Dataset:
 
 def _restore_or_build(args, mel_config: MelConfig) -> tuple[keras.Model, int, float]:
     """The checkpointed model, its finished epochs and training seconds, or a new compiled model."""
-    checkpoint, progress = args.run_dir / CHECKPOINT, args.run_dir / PROGRESS
-    if checkpoint.is_file() and progress.is_file():
-        state = json.loads(progress.read_text())
-        if state["steps_per_epoch"] != args.steps_per_epoch:
-            raise SystemExit(
-                f"{args.run_dir} was trained with --steps-per-epoch {state['steps_per_epoch']}; "
-                "resume with the same value or use another --run-dir"
-            )
-        return keras.saving.load_model(checkpoint), int(state["epochs"]), float(state["train_seconds"])
+    restored = restore_run(args.run_dir, args.steps_per_epoch)
+    if restored is not None:
+        return restored
     if args.stage == "adversarial":
         if not Path(args.init_from).is_file():
             raise SystemExit(f"the adversarial stage starts from a reconstruction checkpoint; {args.init_from} "

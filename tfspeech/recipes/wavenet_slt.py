@@ -42,11 +42,10 @@ from tfspeech.data.vocoder_pipeline import load_utterances, vocoder_dataset
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.recipes import vocoder_evaluation
 from tfspeech.recipes.callbacks import AtomicCheckpoint, TqdmProgress, late_decay
+from tfspeech.recipes.run_folder import CHECKPOINT, PROGRESS, finished, needs_training, restore_run
 
 PRESET_NAME = "wavenet-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
-CHECKPOINT = "checkpoint.keras"
-PROGRESS = "progress.json"
 EVALUATION = "evaluation"  # <run-dir>/evaluation: figures, listening samples, plot
 
 # Model sizes. "preset": 2 stacks of 10 layers (receptive field 2,047 samples, 93 ms at
@@ -103,12 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     model, done, train_seconds = _restore_or_build(args, mel_config)
     epochs = math.ceil(args.steps / args.steps_per_epoch)
-    if args.evaluate and not done:
-        raise SystemExit(f"{args.run_dir} has no checkpoint to evaluate; train first (the same command "
-                         "without --evaluate)")
-    if done < epochs and not args.evaluate:
-        if done:
-            print(f"resuming {args.run_dir} at step {done * args.steps_per_epoch}", file=sys.stderr)
+    if needs_training(args.run_dir, done, epochs, args.steps_per_epoch, args.evaluate):
         train = load_utterances(corpus, "train", mel_config, model.quantization_channels)
         # A resumed run draws other crops than the first epochs did, reproducibly.
         dataset = vocoder_dataset(
@@ -130,8 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
                 TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
             ],
         )
-        progress = json.loads((args.run_dir / PROGRESS).read_text())
-        done, train_seconds = progress["epochs"], progress["train_seconds"]
+        done, train_seconds = finished(args.run_dir)
 
     held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[: args.eval_utterances]
     # Whole utterances: the recognizer can be scored against their texts.
@@ -148,16 +141,9 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _restore_or_build(args, mel_config: MelConfig) -> tuple[WaveNet, int, float]:
     """The checkpointed model, its finished epochs and training seconds, or a new compiled model."""
-    checkpoint = args.run_dir / CHECKPOINT
-    progress = args.run_dir / PROGRESS
-    if checkpoint.is_file() and progress.is_file():
-        state = json.loads(progress.read_text())
-        if state["steps_per_epoch"] != args.steps_per_epoch:
-            raise SystemExit(
-                f"{args.run_dir} was trained with --steps-per-epoch {state['steps_per_epoch']}; "
-                "resume with the same value or use another --run-dir"
-            )
-        return keras.saving.load_model(checkpoint), int(state["epochs"]), float(state["train_seconds"])
+    restored = restore_run(args.run_dir, args.steps_per_epoch)
+    if restored is not None:
+        return restored
     model = WaveNet(**SIZES[args.size], mel_config=mel_config.to_dict())
     model.build_from_preset()
     compile_args = model.default_compile_args()
