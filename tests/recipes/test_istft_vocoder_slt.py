@@ -106,3 +106,26 @@ def test_adversarial_stage_needs_a_reconstruction_checkpoint(corpus, tmp_path):
     with pytest.raises(SystemExit, match="train the reconstruction stage first"):
         istft_vocoder_slt.main(["--stage", "adversarial", "--init-from", str(tmp_path / "none.keras"),
                                 "--corpus", str(corpus), "--run-dir", str(tmp_path / "gan"), "--size", "tiny"])
+
+
+def test_tts_stage_fine_tunes_on_teacher_forced_mels_into_its_own_preset(corpus, tmp_path, monkeypatch):
+    from tests.models import tts_checks
+    from tests.models.test_tacotron2 import make
+
+    tts = make(mel_config=MelConfig().to_dict(), max_frames=60)
+    tts_checks.set_stop_bias(tts, -30.0)  # free running speaks 60 frames: enough for the recognizer
+    zoo.save_preset(tts, "tiny-tts", root=tmp_path / "tts-zoo", data={"fingerprint": "test"},
+                    training={"command": "pytest"}, metrics={"x": {"value": 1.0, "command": "-"}})
+    monkeypatch.setenv("TFSPEECH_ZOO_PATH", str(tmp_path / "tts-zoo"))
+    first = tmp_path / "run"
+    run(corpus, first, steps=2)
+    figures = istft_vocoder_slt.main([
+        "--stage", "tts", "--tts", "tiny-tts", "--init-from", str(first / istft_vocoder_slt.CHECKPOINT),
+        "--corpus", str(corpus), "--run-dir", str(tmp_path / "tts-run"), "--size", "tiny", "--steps", "2",
+        "--steps-per-epoch", "2", "--batch-size", "2", "--segment-frames", "8", "--eval-utterances", "1",
+        "--zoo", str(tmp_path / "zoo")])
+    cached = list((corpus / "features").glob("teacher-forced-tiny-tts-*/*.npy"))
+    assert sorted(p.stem for p in cached) == ["tone-0", "tone-1", "tone-2", "tone-3", "tone-4"]
+    assert figures["inputs"] == "tiny-tts's teacher-forced log-mels" and "tts" in figures
+    preset = zoo.info("istft-vocoder-slt-tts", root=tmp_path / "zoo")
+    assert preset["training"]["stage"] == "tts" and "teacher-forced" in preset["card"]

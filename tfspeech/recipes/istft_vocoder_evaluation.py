@@ -222,7 +222,8 @@ def table(figures: dict) -> str:
     """The copy-synthesis figures as a Markdown table, one row per system."""
     labels = {"vocoder": "this vocoder", "griffin_lim": f"Griffin-Lim ({GRIFFIN_LIM_ITERS} iterations)",
               "recording": "the recording"}
-    rows = ["| audio from the recording's log-mels | PESQ (wb) | STOI | log-mel L1 | "
+    inputs = figures.get("inputs", "the recordings' log-mels")
+    rows = [f"| audio from {inputs} | PESQ (wb) | STOI | log-mel L1 | "
             f"L1 within {figures['top_db']:g} dB | CER |", "|---|---:|---:|---:|---:|---:|"]
     for system in SYSTEMS:
         compared = system in COMPARED
@@ -276,7 +277,7 @@ each output frame sees {model.context_frames} frames of context, so overlapping 
 
     tfspeech synthesize "Any sentence." --vocoder {name} -o out.wav
 
-## Held-out figures: copy synthesis
+## Held-out figures: from {figures.get('inputs', "the recordings' log-mels")}
 
 {figures['held_out_utterances']} whole utterances of the corpus `test` split (never trained on),
 {figures['seconds']:.1f} s of audio. PESQ and STOI compare the audio with the recording (higher is
@@ -311,8 +312,13 @@ Measured by: `{command}`
 
 
 def _stage_text(training: dict, figures: dict) -> str:
-    if training.get("stage", "reconstruction") == "reconstruction":
-        return "Reconstruction losses only (multi-resolution STFT, mel L1, compressed complex spectrum)."
+    stage = training.get("stage", "reconstruction")
+    if stage == "reconstruction":
+        return "Reconstruction losses only (multi-resolution STFT, mel L1, phase derivatives)."
+    if stage == "tts":
+        return ("Warm-started from the reconstruction stage's checkpoint, then fine-tuned with the same losses on "
+                f"{figures.get('inputs', 'a TTS model')} of the training split against the recordings, so it "
+                "learns the TTS model's blur.")
     text = ("Adversarial stage: warm-started from the reconstruction stage's checkpoint, then trained "
             "against period and resolution discriminators (LSGAN, feature matching) with the reconstruction "
             "loss (weight 45).")

@@ -16,6 +16,12 @@ gives the held-out loss after every epoch.
 and fine-tunes against period and resolution discriminators (``VocoderGAN``) in its own run
 folder (``...-gan``); its card compares the two stages on the same held-out utterances.
 
+``--stage tts`` warm-starts from the same checkpoint and fine-tunes on ``--tts``'s
+teacher-forced log-mels (``tfspeech.recipes.teacher_forced_mels``: the TTS model's blur on the
+recording's time axis) against the recordings, into the ``istft-vocoder-slt-tts`` preset. Its
+copy-synthesis figures are measured from the teacher-forced mels of the test split, and
+``--evaluate --stage tts --run-dir <reconstruction run>`` measures the first stage the same way.
+
 The run folder (default ``~/.cache/tfspeech/runs/istft-vocoder-slt``) survives a kill:
 ``checkpoint.keras`` (model and optimizer) and ``progress.json`` are replaced atomically after
 every ``--steps-per-epoch`` steps, and the same command resumes from them. AdamW's rate is
@@ -28,6 +34,7 @@ utterances of the test split (``tfspeech.recipes.istft_vocoder_evaluation``) and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -51,15 +58,17 @@ from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.models.vocoder_gan import VocoderGAN
 from tfspeech.recipes import istft_vocoder_evaluation
 from tfspeech.recipes.callbacks import AtomicCheckpoint, TqdmProgress, late_decay
+from tfspeech.recipes.teacher_forced_mels import cache_teacher_forced_mels
 from tfspeech.recipes.run_folder import CHECKPOINT, PROGRESS, finished, needs_training, restore_run
 
 PRESET_NAME = "istft-vocoder-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
 EVALUATION = "evaluation"
 VALIDATION_CROPS = 32
-STAGES = {  # stage: (run folder suffix, default steps, default learning rate)
+STAGES = {  # stage: (run folder and preset suffix, default steps, default learning rate)
     "reconstruction": ("", 9000, 5e-4),
     "adversarial": ("-gan", 3000, 2e-4),
+    "tts": ("-tts", 2000, 2e-4),
 }
 
 SIZES = {
@@ -78,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: <cache>/runs/istft-vocoder-slt)")
     parser.add_argument("--stage", choices=sorted(STAGES), default="reconstruction",
                         help="reconstruction losses only, or adversarial fine-tuning of its result")
-    parser.add_argument("--init-from", type=Path, help="adversarial stage: the reconstruction checkpoint to "
-                        "start from (default: <cache>/runs/istft-vocoder-slt/checkpoint.keras)")
+    parser.add_argument("--init-from", type=Path, help="adversarial and tts stages: the reconstruction checkpoint "
+                        "to start from (default: <cache>/runs/istft-vocoder-slt/checkpoint.keras)")
     parser.add_argument("--size", choices=sorted(SIZES), default="preset")
     parser.add_argument("--magnitude-prior", action=argparse.BooleanOptionalAction, default=True,
                         help="predict log-magnitudes as a residual over the log-mels mapped to linear frequency "
@@ -87,13 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--phase-loss", choices=["complex", "derivative"], default="derivative",
                         help="the reconstruction loss's phase term (see tfspeech.losses.spectral; default: "
                              "%(default)s)")
-    parser.add_argument("--steps", type=int, help="total training steps (default: 9,000; adversarial: 3,000)")
+    parser.add_argument("--steps", type=int, help="total training steps (default: 9,000; adversarial: 3,000; "
+                        "tts: 2,000)")
     parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--segment-frames", type=int, default=64, help="frames of audio per crop (x 256 samples)")
     parser.add_argument("--learning-rate", type=float,
                         help="AdamW's rate for the first 60%% of the steps, decayed to a tenth at the end "
-                             "(default: 5e-4; adversarial: 2e-4)")
+                             "(default: 5e-4; adversarial and tts: 2e-4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-utterances", type=int, help="use only the first N training utterances")
     parser.add_argument("--eval-utterances", type=int, default=32, help="whole held-out utterances measured")
@@ -121,7 +131,10 @@ def main(argv: list[str] | None = None) -> dict | None:
         args.tts = None
     if args.run_dir is None:
         args.run_dir = default_cache_dir() / "runs" / f"{PRESET_NAME}{suffix}"
-    if args.stage == "adversarial" and args.init_from is None:
+    if args.stage == "tts" and args.tts is None:
+        parser.error("--stage tts needs a TTS preset (--tts)")
+    args.preset_name = PRESET_NAME + ("-tts" if args.stage == "tts" else "")
+    if args.stage != "reconstruction" and args.init_from is None:
         args.init_from = default_cache_dir() / "runs" / PRESET_NAME / CHECKPOINT
     mel_config = MelConfig()
     corpus = args.corpus or build_corpus([VOICE], n=None, seed=0)
@@ -151,9 +164,22 @@ class SyncDiscriminatorRate(keras.callbacks.Callback):
         self.model.discriminator_optimizer.learning_rate = float(self.model.generator_optimizer.learning_rate)
 
 
+def _utterances(args, corpus, split: str, mel_config, limit: int | None = None):
+    """A split's utterances; for the tts stage with the TTS model's teacher-forced mels instead of
+    the recordings' (computed once into the corpus's feature folder)."""
+    utterances = load_waveform_utterances(corpus, split, mel_config, limit=limit)
+    if args.stage != "tts":
+        return utterances
+    tts_model = zoo.load(args.tts, compile=False)
+    weights = zoo.info(args.tts)["weights"]["sha256"][:10]
+    folder = cache_teacher_forced_mels(corpus, tts_model, Path(corpus) / "features" / f"teacher-forced-{args.tts}-"
+                                       f"{weights}", split=split)
+    return [dataclasses.replace(u, mel=np.load(folder / f"{u.id}.npy")) for u in utterances]
+
+
 def _train(model, args, corpus, mel_config, done, train_seconds, epochs) -> None:
-    train = load_waveform_utterances(corpus, "train", mel_config, limit=args.train_utterances)
-    validation = load_waveform_utterances(corpus, "validation", mel_config)
+    train = _utterances(args, corpus, "train", mel_config, limit=args.train_utterances)
+    validation = _utterances(args, corpus, "validation", mel_config)
     vocoder = vocoder_of(model)
     # A resumed run draws other crops than the first epochs did, reproducibly.
     dataset = waveform_dataset(
@@ -198,14 +224,17 @@ def _restore_or_build(args, mel_config: MelConfig) -> tuple[keras.Model, int, fl
     restored = restore_run(args.run_dir, args.steps_per_epoch)
     if restored is not None:
         return restored
-    if args.stage == "adversarial":
+    if args.stage != "reconstruction":
         if not Path(args.init_from).is_file():
-            raise SystemExit(f"the adversarial stage starts from a reconstruction checkpoint; {args.init_from} "
+            raise SystemExit(f"the {args.stage} stage starts from a reconstruction checkpoint; {args.init_from} "
                              "does not exist: train the reconstruction stage first, or pass --init-from")
         start = keras.saving.load_model(args.init_from, compile=False)
         generator = ISTFTVocoder.from_config(start.get_config())
         generator.build_from_preset()
         generator.set_weights(start.get_weights())
+        if args.stage == "tts":
+            generator.compile(**generator.default_compile_args())
+            return generator, 0, 0.0
         model = VocoderGAN(generator)
         model.compile()
         return model, 0, 0.0
@@ -220,9 +249,10 @@ def _restore_or_build(args, mel_config: MelConfig) -> tuple[keras.Model, int, fl
 
 def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dict:
     model = vocoder_of(model)
-    held_out = load_waveform_utterances(corpus, "test", mel_config, limit=args.eval_utterances)
+    held_out = _utterances(args, corpus, "test", mel_config, limit=args.eval_utterances)
     out_dir = args.run_dir / EVALUATION
     figures = istft_vocoder_evaluation.evaluate(model, held_out, mel_config, out_dir=out_dir)
+    figures["inputs"] = f"{args.tts}'s teacher-forced log-mels" if args.stage == "tts" else "the recordings' log-mels"
     if args.tts is not None:
         tts_model = zoo.load(args.tts, compile=False)
         sentences = read_corpus(corpus, "test")[: args.eval_utterances]
@@ -261,14 +291,14 @@ def _save_preset(model, args, corpus, figures, trained_steps, train_seconds, arg
     }
     values = istft_vocoder_evaluation.flat_metrics(figures)
     folder = zoo.save_preset(
-        model, PRESET_NAME, root=args.zoo, data=data, training=training,
+        model, args.preset_name, root=args.zoo, data=data, training=training,
         metrics={name: {"value": round(value, 4), "command": command} for name, value in values.items()},
-        card=istft_vocoder_evaluation.card(PRESET_NAME, model, figures, data, training, command),
+        card=istft_vocoder_evaluation.card(args.preset_name, model, figures, data, training, command),
         overwrite=True,
         headline=["pesq_vocoder", "pesq_griffin_lim", "stoi_vocoder", "cer_vocoder"],
     )
     istft_vocoder_evaluation.copy_plots(args.run_dir / EVALUATION, folder)
-    print(f"saved preset {PRESET_NAME} to {folder}", file=sys.stderr)
+    print(f"saved preset {args.preset_name} to {folder}", file=sys.stderr)
 
 
 def _without_evaluation_flags(argv: list[str]) -> list[str]:
