@@ -124,6 +124,7 @@ def test_tts_stage_fine_tunes_on_teacher_forced_mels_into_its_own_preset(corpus,
         "--corpus", str(corpus), "--run-dir", str(tmp_path / "tts-run"), "--size", "tiny", "--steps", "2",
         "--steps-per-epoch", "2", "--batch-size", "2", "--segment-frames", "8", "--eval-utterances", "1",
         "--zoo", str(tmp_path / "zoo")])
+    assert (tmp_path / "tts-run" / "evaluation-tts-inputs" / "metrics.json").is_file()
     cached = list((corpus / "features").glob("teacher-forced-tiny-tts-*/*.npy"))
     assert sorted(p.stem for p in cached) == ["tone-0", "tone-1", "tone-2", "tone-3", "tone-4"]
     assert figures["inputs"] == "tiny-tts's teacher-forced log-mels" and "tts" in figures

@@ -63,7 +63,7 @@ from tfspeech.recipes.run_folder import CHECKPOINT, PROGRESS, finished, needs_tr
 
 PRESET_NAME = "istft-vocoder-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
-EVALUATION = "evaluation"
+EVALUATION = "evaluation"  # <run-dir>/evaluation; from a TTS model's teacher-forced mels: evaluation-tts-inputs
 VALIDATION_CROPS = 32
 STAGES = {  # stage: (run folder and preset suffix, default steps, default learning rate)
     "reconstruction": ("", 9000, 5e-4),
@@ -250,7 +250,7 @@ def _restore_or_build(args, mel_config: MelConfig) -> tuple[keras.Model, int, fl
 def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dict:
     model = vocoder_of(model)
     held_out = _utterances(args, corpus, "test", mel_config, limit=args.eval_utterances)
-    out_dir = args.run_dir / EVALUATION
+    out_dir = _evaluation_dir(args)
     figures = istft_vocoder_evaluation.evaluate(model, held_out, mel_config, out_dir=out_dir)
     figures["inputs"] = f"{args.tts}'s teacher-forced log-mels" if args.stage == "tts" else "the recordings' log-mels"
     if args.tts is not None:
@@ -268,6 +268,12 @@ def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dic
     if args.zoo is not None:
         _save_preset(model, args, corpus, figures, done * args.steps_per_epoch, train_seconds, argv)
     return figures
+
+
+def _evaluation_dir(args) -> Path:
+    """Where the figures, samples and plots go: apart for teacher-forced inputs, so measuring a
+    reconstruction run both ways keeps both."""
+    return args.run_dir / (EVALUATION + ("-tts-inputs" if args.stage == "tts" else ""))
 
 
 def _save_preset(model, args, corpus, figures, trained_steps, train_seconds, argv) -> None:
@@ -297,7 +303,7 @@ def _save_preset(model, args, corpus, figures, trained_steps, train_seconds, arg
         overwrite=True,
         headline=["pesq_vocoder", "pesq_griffin_lim", "stoi_vocoder", "cer_vocoder"],
     )
-    istft_vocoder_evaluation.copy_plots(args.run_dir / EVALUATION, folder)
+    istft_vocoder_evaluation.copy_plots(_evaluation_dir(args), folder)
     print(f"saved preset {args.preset_name} to {folder}", file=sys.stderr)
 
 
