@@ -19,3 +19,15 @@ def run_without_tensorflow(script: Path, *args, timeout: int = 300) -> subproces
         "sys.exit(code)\n"
     )
     return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=timeout)
+
+
+def import_runner(name: str):
+    """The module ``export/<name>.py``, imported the way a device imports it (its folder on the path)."""
+    import importlib
+
+    folder = str(Path(__file__).resolve().parent.parent / "export")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)

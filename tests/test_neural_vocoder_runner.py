@@ -2,7 +2,6 @@
 without TensorFlow, streams the same samples, and refuses what it cannot vocode."""
 
 import json
-import sys
 import wave
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.no_tensorflow import run_without_tensorflow
+from tests.no_tensorflow import import_runner, run_without_tensorflow
 from tfspeech import export
 from tfspeech.models.istft_vocoder import ISTFTVocoder
 
@@ -21,12 +20,7 @@ SCRIPT = EXPORT / "synthesize_text.py"
 
 @pytest.fixture(scope="module")
 def runner_module():
-    sys.path.insert(0, str(EXPORT))
-    try:
-        import neural_vocoder
-    finally:
-        sys.path.remove(str(EXPORT))
-    return neural_vocoder
+    return import_runner("neural_vocoder")
 
 
 @pytest.fixture(scope="module")

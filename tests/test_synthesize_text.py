@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.no_tensorflow import run_without_tensorflow
+from tests.no_tensorflow import import_runner, run_without_tensorflow
 from tfspeech.audio import features
 from tfspeech.audio.griffin_lim import griffin_lim as tf_griffin_lim
 from tfspeech.audio.griffin_lim import mel_to_magnitude
@@ -22,12 +22,7 @@ CONFIG = MelConfig(n_fft=512, hop_length=128, win_length=400, n_mels=40, fmin=50
 
 @pytest.fixture(scope="module")
 def runner_module():
-    sys.path.insert(0, str(EXPORT))
-    try:
-        import synthesize_text
-    finally:
-        sys.path.remove(str(EXPORT))
-    return synthesize_text
+    return import_runner("synthesize_text")
 
 
 def voiced(seconds=0.5, sample_rate=22050):

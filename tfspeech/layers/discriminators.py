@@ -15,6 +15,17 @@ import tensorflow as tf
 LEAK = 0.1
 
 
+def _scores(convs, out, x):
+    """``(logits, features)``: ``x`` through the leaky-ReLU ``convs``, then the ``out`` conv;
+    every activation and the logits are features."""
+    features = []
+    for conv in convs:
+        x = tf.nn.leaky_relu(conv(x), LEAK)
+        features.append(x)
+    logits = out(x)
+    return logits, features + [logits]
+
+
 def _conv_stack(channels, kernel, strides, name):
     return [keras.layers.Conv2D(c, kernel, strides=s, padding="same", name=f"{name}_conv{i}")
             for i, (c, s) in enumerate(zip(channels, strides))]
@@ -37,14 +48,7 @@ class PeriodDiscriminator(keras.layers.Layer):
         length = tf.shape(waveform)[1]
         padding = (-length) % self.period
         x = tf.pad(waveform, [[0, 0], [0, padding]])
-        x = tf.reshape(x, [tf.shape(x)[0], -1, self.period, 1])
-        features = []
-        for conv in [*self.convs, self.last]:
-            x = tf.nn.leaky_relu(conv(x), LEAK)
-            features.append(x)
-        logits = self.out(x)
-        features.append(logits)
-        return logits, features
+        return _scores([*self.convs, self.last], self.out, tf.reshape(x, [tf.shape(x)[0], -1, self.period, 1]))
 
     def get_config(self):
         return {**super().get_config(), "period": self.period, "channels": list(self.channels)}
@@ -69,14 +73,7 @@ class ResolutionDiscriminator(keras.layers.Layer):
 
     def call(self, waveform):
         spectrum = tf.signal.stft(waveform, self.n_fft, self.hop_length, self.n_fft, pad_end=True)
-        x = tf.math.log1p(tf.abs(spectrum))[..., None]  # (batch, frames, bins, 1)
-        features = []
-        for conv in self.convs:
-            x = tf.nn.leaky_relu(conv(x), LEAK)
-            features.append(x)
-        logits = self.out(x)
-        features.append(logits)
-        return logits, features
+        return _scores(self.convs, self.out, tf.math.log1p(tf.abs(spectrum))[..., None])  # (batch, frames, bins, 1)
 
     def get_config(self):
         return {**super().get_config(), "n_fft": self.n_fft, "hop_length": self.hop_length,
