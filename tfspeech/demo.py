@@ -1,8 +1,8 @@
 """The end-to-end tour that ``make demo`` runs (``tfspeech demo``).
 
 It walks the best path that exists today: synthesize a small corpus, cache
-its log-mels, turn one held-out log-mel back into audio with Griffin-Lim (and
-let the CTC recognizer preset say what it hears), then
+its log-mels, turn one held-out log-mel back into audio with the zoo's neural vocoder and with
+Griffin-Lim (and let the CTC recognizer preset say what it hears), then
 load every zoo preset, fine-tune the ones this tour knows data for, and export
 each to SavedModel and TFLite with their parity reports. It grows as presets land.
 """
@@ -33,7 +33,7 @@ def run_demo(out_dir: Path | None = None) -> Path:
     config = MelConfig()
     print(f"log-mels: {cache_log_mels(corpus_dir, config)}")
 
-    _step("3. Back to audio: Griffin-Lim from a held-out log-mel")
+    _step("3. Back to audio: the neural vocoder and Griffin-Lim from a held-out log-mel")
     _vocode_held_out(corpus_dir, config, out_dir)
 
     _step("4. Text front end")
@@ -69,9 +69,17 @@ def _vocode_held_out(corpus_dir: Path, config, out_dir: Path) -> None:
     print(f"Griffin-Lim spectral convergence: {float(convergence[0]):.3f} after 1 iteration, "
           f"{float(convergence[-1]):.3f} after {len(convergence)}")
     print(f"wrote {path}")
+    vocoded = None
+    if "istft-vocoder-slt" in zoo.list():
+        vocoder = zoo.load("istft-vocoder-slt", compile=False)
+        vocoded = save(out_dir / f"{utterance.id}-istft-vocoder.wav",
+                       np.clip(vocoder.generate(log_mel)[0], -1.0, 1.0), config.sample_rate)
+        print(f"wrote {vocoded}")
     if "ctc-multivoice" in zoo.list():
         print("heard by the ctc-multivoice recognizer:")
         print(f"  original wav:  {transcribe_file(utterance.wav_path(corpus_dir))}")
+        if vocoded is not None:
+            print(f"  vocoder:       {transcribe_file(vocoded)}")
         print(f"  Griffin-Lim:   {transcribe_file(path)}")
 
 
