@@ -102,6 +102,17 @@ def test_adversarial_stage_warm_starts_from_reconstruction_and_compares_the_stag
     assert "| reconstruction + adversarial |" in preset["card"]
 
 
+def test_a_later_stage_starts_from_a_zoo_preset_when_there_is_no_run_folder(corpus, tmp_path, monkeypatch):
+    run(corpus, tmp_path / "run", steps=2, zoo_dir=tmp_path / "zoo")
+    monkeypatch.setenv("TFSPEECH_ZOO_PATH", str(tmp_path / "zoo"))
+    figures = istft_vocoder_slt.main([
+        "--stage", "adversarial", "--init-from", istft_vocoder_slt.PRESET_NAME, "--corpus", str(corpus),
+        "--run-dir", str(tmp_path / "gan"), "--size", "tiny", "--steps", "2", "--steps-per-epoch", "2",
+        "--batch-size", "2", "--segment-frames", "8", "--eval-utterances", "1", "--tts", "none"])
+    assert json.loads((tmp_path / "gan" / istft_vocoder_slt.PROGRESS).read_text())["epochs"] == 1
+    assert "reconstruction_stage" not in figures  # a preset carries no run folder to compare with
+
+
 def test_adversarial_stage_needs_a_reconstruction_checkpoint(corpus, tmp_path):
     with pytest.raises(SystemExit, match="train the reconstruction stage first"):
         istft_vocoder_slt.main(["--stage", "adversarial", "--init-from", str(tmp_path / "none.keras"),

@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: <cache>/runs/istft-vocoder-slt)")
     parser.add_argument("--stage", choices=sorted(STAGES), default="reconstruction",
                         help="reconstruction losses only, or adversarial fine-tuning of its result")
-    parser.add_argument("--init-from", type=Path, help="adversarial and tts stages: the reconstruction checkpoint "
-                        "to start from (default: <cache>/runs/istft-vocoder-slt/checkpoint.keras)")
+    parser.add_argument("--init-from", help="adversarial and tts stages: the reconstruction checkpoint (.keras) or "
+                        "zoo preset to start from (default: <cache>/runs/istft-vocoder-slt/checkpoint.keras where "
+                        "it exists, else the istft-vocoder-slt preset)")
     parser.add_argument("--size", choices=sorted(SIZES), default="preset")
     parser.add_argument("--magnitude-prior", action=argparse.BooleanOptionalAction, default=True,
                         help="predict log-magnitudes as a residual over the log-mels mapped to linear frequency "
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         parser.error("--stage tts needs a TTS preset (--tts)")
     args.preset_name = PRESET_NAME + ("-tts" if args.stage == "tts" else "")
     if args.stage != "reconstruction" and args.init_from is None:
-        args.init_from = default_cache_dir() / "runs" / PRESET_NAME / CHECKPOINT
+        checkpoint = default_cache_dir() / "runs" / PRESET_NAME / CHECKPOINT
+        args.init_from = str(checkpoint) if checkpoint.is_file() else PRESET_NAME
     mel_config = MelConfig()
     corpus = args.corpus or build_corpus([VOICE], n=None, seed=0)
     args.run_dir.mkdir(parents=True, exist_ok=True)
@@ -219,19 +221,25 @@ def _validation_crops(utterances, model, args, mel_config) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((mels, audio)).batch(args.batch_size)
 
 
+def _starting_vocoder(init_from: str, stage: str) -> ISTFTVocoder:
+    """The reconstruction stage's vocoder, from a ``.keras`` checkpoint or a zoo preset (so a
+    machine without the run folder can start the later stages from the shipped preset)."""
+    if Path(init_from).is_file():
+        return keras.saving.load_model(init_from, compile=False)
+    try:
+        return zoo.load(init_from, compile=False, expect=ISTFTVocoder)
+    except zoo.PresetError as error:
+        raise SystemExit(f"the {stage} stage starts from a reconstruction checkpoint or preset; {init_from} is "
+                         f"neither ({error}): train the reconstruction stage first, or pass --init-from") from error
+
+
 def _restore_or_build(args, mel_config: MelConfig) -> tuple[keras.Model, int, float]:
     """The checkpointed model, its finished epochs and training seconds, or a new compiled model."""
     restored = restore_run(args.run_dir, args.steps_per_epoch)
     if restored is not None:
         return restored
     if args.stage != "reconstruction":
-        if not Path(args.init_from).is_file():
-            raise SystemExit(f"the {args.stage} stage starts from a reconstruction checkpoint; {args.init_from} "
-                             "does not exist: train the reconstruction stage first, or pass --init-from")
-        start = keras.saving.load_model(args.init_from, compile=False)
-        generator = ISTFTVocoder.from_config(start.get_config())
-        generator.build_from_preset()
-        generator.set_weights(start.get_weights())
+        generator = _starting_vocoder(args.init_from, args.stage)
         if args.stage == "tts":
             generator.compile(**generator.default_compile_args())
             return generator, 0, 0.0
@@ -259,7 +267,7 @@ def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dic
         figures["tts"] = istft_vocoder_evaluation.evaluate_tts(model, tts_model, sentences, mel_config,
                                                                out_dir=out_dir)
     figures["exports"] = istft_vocoder_evaluation.evaluate_exports(model, held_out, mel_config, out_dir=out_dir)
-    if args.stage == "adversarial":
+    if args.stage == "adversarial" and Path(args.init_from).is_file():
         first_stage = Path(args.init_from).parent / EVALUATION / "metrics.json"
         if first_stage.is_file():
             figures["reconstruction_stage"] = json.loads(first_stage.read_text())
