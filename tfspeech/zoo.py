@@ -44,11 +44,12 @@ import importlib.resources
 import json
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tfspeech import atomic
 
 if TYPE_CHECKING:  # Keras (and TensorFlow) load only when a model is built or saved
     import keras
@@ -234,11 +235,7 @@ def save_preset(
     folder = root / name
     if (folder / PRESET_FILE).exists() and not overwrite:
         raise FileExistsError(f"{folder} already holds a preset; pass overwrite=True to replace it")
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".{name}.partial-{os.getpid()}"  # hidden: never listed
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with atomic.folder(folder) as staging:  # hidden until complete, then swapped in whole
         _without_optimizer(model).save_weights(staging / WEIGHTS_FILE)
         _check_size((staging / WEIGHTS_FILE).stat().st_size, WEIGHTS_FILE)
         preset = {
@@ -262,11 +259,6 @@ def save_preset(
         card = _generated_card(preset) if card is None else card
         (staging / CARD_FILE).write_text(card, encoding="utf-8")
         _check_zoo_size(root, folder, staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
@@ -475,7 +467,7 @@ def _check_size(size: int, what: str) -> None:
 
 def _check_zoo_size(root: Path, folder: Path, staging: Path) -> None:
     others = sum(
-        p.stat().st_size for p in root.glob("*/*") if p.is_file() and p.parent not in (folder, staging)
+        p.stat().st_size for p in root.glob("[!.]*/*") if p.is_file() and p.parent != folder
     )
     total = others + sum(p.stat().st_size for p in staging.iterdir())
     if total > MAX_ZOO_BYTES:
