@@ -19,6 +19,9 @@ algorithm as ``tfspeech.audio.griffin_lim``; Tacotron's linear spectrogram when 
 
     tfspeech export istft-vocoder-slt --format tflite -o vocoder.tflite
     python synthesize_text.py tts.tflite "Any sentence." --vocoder vocoder.tflite -o out.wav
+
+``--polish polisher.tflite`` (``tfspeech export spectrogram-polisher-slt --format tflite -o
+polisher.tflite``) sharpens each sentence's mels with the exported spectrogram polisher first.
 """
 
 from __future__ import annotations
@@ -75,10 +78,37 @@ def text_to_ids(text: str, symbols: str, max_chars: int | None = None) -> list[l
     return [encoder.encode(sentence) for sentence in split_sentences(text, max_chars=max_chars)]
 
 
+class Polisher:
+    """An exported ``SpectrogramPolisher`` (its ``polish`` signature) and its settings."""
+
+    def __init__(self, model_path: str | Path, num_threads: int | None = None):
+        path = Path(model_path).with_suffix(".json")
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: export the polisher with `tfspeech export NAME --format "
+                                    f"tflite -o {Path(model_path).name}`, which writes it")
+        settings = json.loads(path.read_text())
+        if settings.get("class_name") != "SpectrogramPolisher":
+            raise ValueError(f"{path} describes a {settings.get('class_name')}, not a SpectrogramPolisher")
+        self.mel_config = settings["config"]["mel_config"]
+        self.runner = LiteRTRunner(model_path, num_threads=num_threads)
+
+    def check_mel_config(self, mel_config: dict) -> None:
+        if {k: mel_config.get(k) for k in self.mel_config} != self.mel_config:
+            raise ValueError(f"the polisher was trained on other mels ({self.mel_config}) than the TTS model "
+                             f"predicts ({mel_config}); export a polisher trained with the model's MelConfig")
+
+    def polish(self, mel: np.ndarray) -> np.ndarray:
+        """``(frames, n_mels)`` log-mels → polished, same shape (NaN/inf: ``ValueError``)."""
+        if not np.isfinite(mel).all():
+            raise ValueError(f"the log-mels have {int((~np.isfinite(mel)).sum())} NaN/inf values")
+        return self.runner.run_signature("polish", mel=np.asarray(mel, np.float32)[None])["polished"][0]
+
+
 def synthesize(runner: LiteRTRunner, ids: list[list[int]], mel_config: dict, griffin_lim_iters: int = 60,
-               seed: int = 0, vocoder: NeuralVocoder | None = None) -> np.ndarray:
+               seed: int = 0, vocoder: NeuralVocoder | None = None, polisher: Polisher | None = None) -> np.ndarray:
     """Float32 ``(samples,)`` waveform of the sentences ``ids``, joined with short pauses;
-    through ``vocoder`` when given, else Griffin-Lim."""
+    the mels through ``polisher`` when given, then ``vocoder`` when given, else Griffin-Lim
+    (of the polished mels, or Tacotron's linear spectrogram without a polisher)."""
     if vocoder is not None:
         vocoder.check_mel(np.zeros((1, vocoder.n_mels), np.float32), mel_config)
     batch = np.full((len(ids), max(map(len, ids))), PAD_ID, np.int32)
@@ -89,14 +119,17 @@ def synthesize(runner: LiteRTRunner, ids: list[list[int]], mel_config: dict, gri
     pieces = []
     for index in range(len(ids)):
         frames = int(outputs["mel_lengths"][index])
+        mel = outputs["mels"][index, :frames]
+        if polisher is not None and frames:
+            mel = polisher.polish(mel)
         if vocoder is not None:
-            pieces += [vocoder.vocode(outputs["mels"][index, :frames]),
+            pieces += [vocoder.vocode(mel),
                        np.zeros(int(SENTENCE_PAUSE_S * stft.sample_rate), np.float32)]
             continue
-        if "linear" in outputs:
+        if "linear" in outputs and polisher is None:
             magnitude = np.exp(outputs["linear"][index, :frames])
         else:
-            magnitude = stft.mel_to_magnitude(np.exp(outputs["mels"][index, :frames]))
+            magnitude = stft.mel_to_magnitude(np.exp(mel))
         waveform = griffin_lim(magnitude, stft, griffin_lim_iters, seed=seed)
         pieces += [waveform, np.zeros(int(SENTENCE_PAUSE_S * stft.sample_rate), np.float32)]
     return np.clip(np.concatenate(pieces[:-1]), -1.0, 1.0).astype(np.float32)
@@ -232,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", default="out.wav", help="WAV to write (default: %(default)s)")
     parser.add_argument("--vocoder", help="an exported neural vocoder .tflite (its .json next to it); "
                         "default: Griffin-Lim")
+    parser.add_argument("--polish", help="an exported spectrogram polisher .tflite (its .json next to it) applied "
+                        "to the mels before the vocoder; default: none")
     parser.add_argument("--griffin-lim-iters", type=int, default=60, help="default: %(default)s")
     parser.add_argument("--threads", type=int, help="LiteRT threads (default: the runtime's choice)")
     args = parser.parse_args(argv)
@@ -246,11 +281,14 @@ def main(argv: list[str] | None = None) -> int:
         vocoder = None if args.vocoder is None else NeuralVocoder(args.vocoder, num_threads=args.threads)
         if vocoder is not None:
             vocoder.check_mel(np.zeros((1, vocoder.n_mels), np.float32), settings["mel_config"])
+        polisher = None if args.polish is None else Polisher(args.polish, num_threads=args.threads)
+        if polisher is not None:
+            polisher.check_mel_config(settings["mel_config"])
     except (ValueError, OSError, ImportError) as error:
         print(f"synthesize_text: error: {error}", file=sys.stderr)
         return 2
     waveform = synthesize(LiteRTRunner(args.model, num_threads=args.threads), ids, settings["mel_config"],
-                          args.griffin_lim_iters, vocoder=vocoder)
+                          args.griffin_lim_iters, vocoder=vocoder, polisher=polisher)
     write_wav(args.output, waveform, int(settings["mel_config"]["sample_rate"]))
     print(f"{args.output}: {len(waveform) / settings['mel_config']['sample_rate']:.2f} s")
     return 0

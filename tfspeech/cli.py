@@ -143,6 +143,8 @@ def _synthesize(args) -> int:
     _check_preset(args.preset)
     if args.vocoder not in (None, "griffin-lim"):
         _check_preset(args.vocoder)
+    if args.polish is not None:
+        _check_preset(args.polish)
     _check_writable(args.output)
     if args.plot:
         _check_writable(args.plot)
@@ -150,7 +152,8 @@ def _synthesize(args) -> int:
     from tfspeech.audio import save
     from tfspeech.synthesis import synthesize
 
-    waveform, sample_rate, alignments = synthesize(args.text, preset=args.preset, vocoder=args.vocoder)
+    waveform, sample_rate, alignments = synthesize(args.text, preset=args.preset, vocoder=args.vocoder,
+                                                   polish=args.polish)
     print(save(args.output, waveform, sample_rate))
     if args.plot:
         from tfspeech.plots import save_alignment_plot
@@ -362,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="griffin-lim, or a vocoder preset trained on the TTS model's mels (an ISTFTVocoder "
                             "or a WaveNet) (default: istft-vocoder-slt where the zoo has it and it fits the "
                             "model, else griffin-lim)")
+    synth.add_argument("--polish", nargs="?", const="spectrogram-polisher-slt", metavar="PRESET",
+                       help="sharpen the predicted mels with a spectrogram polisher preset before the vocoder "
+                            "(default PRESET: %(const)s; without --polish: no polishing)")
     synth.add_argument("--plot", help="also write the attention alignments as a PNG")
     synth.set_defaults(run=_synthesize)
 

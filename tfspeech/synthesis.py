@@ -1,4 +1,4 @@
-"""Text → speech with a Tacotron-family zoo model and Griffin-Lim.
+"""Text → speech with a Tacotron-family zoo model, an optional spectrogram polisher and a vocoder.
 
     waveform, sample_rate, alignments = synthesize("Any sentence. Another one.")
 
@@ -23,6 +23,7 @@ from tfspeech.audio.features import MelConfig
 from tfspeech.audio.griffin_lim import griffin_lim, mel_to_magnitude
 from tfspeech.models.attention_tts import AttentionTTS
 from tfspeech.models.istft_vocoder import ISTFTVocoder
+from tfspeech.models.spectrogram_polisher import SpectrogramPolisher
 from tfspeech.models.wavenet import WaveNet
 from tfspeech.text import TextEncoder
 from tfspeech.speech_coverage import max_sentence_chars, sentence_problem
@@ -31,14 +32,15 @@ from tfspeech.text.normalize import split_clauses, split_sentences
 DEFAULT_PRESET = "tacotron2-slt"
 GRIFFIN_LIM = "griffin-lim"
 DEFAULT_VOCODER = "istft-vocoder-slt"
+POLISHER = "spectrogram-polisher-slt"  # what `--polish` without a name loads
 VOCODER_CLASSES = (ISTFTVocoder, WaveNet)
 SENTENCE_PAUSE_S = 0.2
 MIN_SPLIT_WORDS = 6  # a sentence the model did not say completely is split and retried from this many words
 
 
 def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = None, *, model=None,
-               vocoder_model=None, griffin_lim_iters: int = 60,
-               seed: int = 0) -> tuple[np.ndarray, int, list[np.ndarray]]:
+               vocoder_model=None, griffin_lim_iters: int = 60, seed: int = 0,
+               polish=None) -> tuple[np.ndarray, int, list[np.ndarray]]:
     """Speaks ``text``.
 
     Args:
@@ -52,6 +54,10 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
         vocoder_model: a built vocoder (either family) to use instead of ``vocoder``.
         griffin_lim_iters: phase reconstruction iterations.
         seed: WaveNet's sampling seed (the same seed gives the same audio).
+        polish: a ``SpectrogramPolisher`` preset name (e.g. ``"spectrogram-polisher-slt"``) or
+            model trained on the model's ``MelConfig``, applied to the predicted log-mels before
+            the vocoder (Griffin-Lim then inverts the polished mels, also for Tacotron); ``None``:
+            no polishing.
 
     Returns:
         ``(waveform, sample_rate, alignments)``: float32 ``(samples,)`` in [-1, 1], Hz, and one
@@ -77,11 +83,17 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
         vocoder_model = _load(vocoder, VOCODER_CLASSES)
     if vocoder_model is not None:
         check_vocoder(vocoder_model, model)
+    if isinstance(polish, str):
+        polish = _load(polish, SpectrogramPolisher)
+    if polish is not None:
+        check_polisher(polish, model)
     encoder = TextEncoder(model.symbols)
     sentences = split_sentences(text, max_chars=max_sentence_chars(model))
     ids, outputs = _infer_complete(model, encoder, sentences)
     config = model.mel_config
     lengths = [int(frames) for frames in outputs["mel_lengths"]]
+    if polish is not None:
+        outputs = _polished(outputs, polish, lengths)
     if vocoder_model is None:
         waveforms = [_griffin_lim(outputs, index, frames, config, griffin_lim_iters)
                      for index, frames in enumerate(lengths)]
@@ -122,6 +134,26 @@ def check_vocoder(vocoder_model, model) -> None:
     if MelConfig.from_dict(vocoder_model.mel_config) != model.mel_config:
         raise ValueError(f"the vocoder was trained on other mels ({vocoder_model.mel_config}) than the TTS model "
                          f"predicts ({model.mel_config.to_dict()}); pick a vocoder trained with the model's MelConfig")
+
+
+def check_polisher(polisher, model) -> None:
+    """Raises ``ValueError`` unless ``polisher`` is a ``SpectrogramPolisher`` of ``model``'s ``MelConfig``."""
+    if not isinstance(polisher, SpectrogramPolisher):
+        raise ValueError(f"{type(polisher).__name__} is not a spectrogram polisher; use a SpectrogramPolisher "
+                         f"preset such as {POLISHER!r}")
+    if MelConfig.from_dict(polisher.mel_config) != model.mel_config:
+        raise ValueError(f"the polisher was trained on other mels ({polisher.mel_config}) than the TTS model "
+                         f"predicts ({model.mel_config.to_dict()}); pick a polisher trained with the model's MelConfig")
+
+
+def _polished(outputs: dict, polisher, lengths: list[int]) -> dict:
+    """``outputs`` with each sentence's mels (its own frames, no padding) polished; without the
+    linear spectrogram, so Griffin-Lim inverts the polished mels."""
+    mels = outputs["mels"].copy()
+    for index, frames in enumerate(lengths):
+        if frames:
+            mels[index, :frames] = polisher.polish(mels[index, :frames])[0]
+    return {**{k: v for k, v in outputs.items() if k != "linear"}, "mels": mels}
 
 
 def _griffin_lim(outputs: dict, index: int, frames: int, config: MelConfig, n_iter: int) -> np.ndarray:
