@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from tfspeech.decoding import transcript
-from tfspeech.metrics import character_error_rate, edit_distances, intelligibility, word_error_rate
+from tfspeech.metrics import (
+    character_error_rate,
+    edit_distances,
+    intelligibility,
+    paired_cer_difference,
+    word_error_rate,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +82,20 @@ def test_intelligibility_is_the_cer_of_the_preset_transcripts(tmp_path, monkeypa
     with pytest.raises(ValueError, match="2 waveforms but 1 texts"):
         intelligibility(waveforms, texts[:1], preset="tiny-ctc")
     decoding._load_preset.cache_clear()
+
+
+def test_paired_cer_difference_is_the_corpus_difference_with_an_interval_around_it():
+    references = ["abc", "kitten", "flaw", "same"] * 5
+    a = ["abd", "sitting", "flaw", "same"] * 5  # 4 edits per 4 sentences
+    b = ["abc", "kitten", "lawn", "same"] * 5  # 2 edits per 4 sentences
+    result = paired_cer_difference(references, a, b, resamples=500)
+    expected = character_error_rate(references, a) - character_error_rate(references, b)
+    assert result["difference"] == pytest.approx(expected)
+    assert result["low"] <= result["difference"] <= result["high"]
+    assert result["low"] < result["high"]
+
+
+def test_paired_cer_difference_of_identical_systems_is_exactly_zero():
+    references = ["abc", "kitten"]
+    result = paired_cer_difference(references, ["abd", "sitting"], ["abd", "sitting"])
+    assert result["difference"] == result["low"] == result["high"] == 0.0

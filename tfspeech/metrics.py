@@ -33,6 +33,28 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
     return _error_rate([r.split() for r in _texts(references)], [h.split() for h in _texts(hypotheses)], "words")
 
 
+def paired_cer_difference(references: Sequence[str], hypotheses_a: Sequence[str], hypotheses_b: Sequence[str], *,
+                          resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """Corpus CER of system a minus system b on the same sentences, with a paired bootstrap interval.
+
+    Sentences are resampled with replacement (the same draw for both systems), so the interval
+    says how far the difference could move on other sentences of the same kind. Returns
+    ``{"difference", "low", "high", "confidence"}``; ``high < 0`` means a is better at that confidence.
+    """
+    references = [list(r) for r in _texts(references)]
+    distances = [edit_distances(references, [list(h) for h in _texts(hyp)]) for hyp in (hypotheses_a, hypotheses_b)]
+    lengths = np.array([len(r) for r in references], dtype=np.float64)
+    if lengths.sum() == 0:
+        raise ValueError("the references hold no characters; an error rate needs at least one")
+    delta = (distances[0] - distances[1]).astype(np.float64)
+    draws = np.random.default_rng(seed).integers(len(references), size=(resamples, len(references)))
+    resampled = delta[draws].sum(axis=1) / np.maximum(lengths[draws].sum(axis=1), 1.0)
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(resampled, [tail, 1.0 - tail])
+    return {"difference": float(delta.sum() / lengths.sum()), "low": float(low), "high": float(high),
+            "confidence": confidence}
+
+
 def intelligibility(
     waveforms,
     texts: Sequence[str],

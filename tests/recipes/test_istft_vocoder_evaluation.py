@@ -32,10 +32,14 @@ def test_tts_mels_through_both_vocoders(models, tmp_path):
     assert figures["sentences"] == 2 and figures["seconds"] > 0
     assert set(figures["cer"]) == {"vocoder", "griffin_lim"}
     assert all(0.0 <= cer for cer in figures["cer"].values())
+    difference = figures["cer_difference"]
+    assert difference["difference"] == pytest.approx(figures["cer"]["vocoder"] - figures["cer"]["griffin_lim"])
+    assert difference["low"] <= difference["difference"] <= difference["high"]
     for name in ("s0-vocoder", "s0-griffin_lim", "s1-vocoder", "s1-griffin_lim"):
         assert (tmp_path / "tts_samples" / f"{name}.wav").is_file()
     assert (tmp_path / istft_vocoder_evaluation.TTS_PLOT).read_bytes()[:4] == b"\x89PNG"
     assert "with Griffin-Lim" in istft_vocoder_evaluation._tts_section(figures)
+    assert "paired bootstrap interval" in istft_vocoder_evaluation._tts_section(figures)
 
 
 def test_a_vocoder_of_other_mels_is_refused(models, tmp_path):

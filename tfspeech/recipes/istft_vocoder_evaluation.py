@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tfspeech.audio import MelConfig, griffin_lim, log_mel_spectrogram, mel_to_magnitude, save
-from tfspeech.metrics import intelligibility
+from tfspeech.metrics import character_error_rate, paired_cer_difference
 from tfspeech.plots import matrix_png
 
 SYSTEMS = ("vocoder", "griffin_lim", "recording")
@@ -120,15 +120,13 @@ def evaluate(model, utterances, mel_config: MelConfig, *, out_dir: Path, vocoder
             scores["log_mel_l1"][system].append(log_mel_l1(log_mel, utterance.mel))
             scores["log_mel_l1_top_db"][system].append(log_mel_l1(log_mel, utterance.mel, TOP_DB))
     _plot(utterances[0], audio, mel_config, out_dir / PLOT)
-    texts = [u.text for u in utterances]
-    figures = {
+    return {
         "held_out_utterances": len(utterances),
         "seconds": round(sum(lengths) / mel_config.sample_rate, 2),
         "top_db": TOP_DB,
         **{name: {s: float(np.mean(v)) for s, v in per_system.items()} for name, per_system in scores.items()},
-        "cer": {s: intelligibility(audio[s], texts, mel_config.sample_rate) for s in SYSTEMS},
+        **recognized(audio, [u.text for u in utterances], mel_config.sample_rate),
     }
-    return figures
 
 
 def evaluate_tts(model, tts_model, corpus_utterances, mel_config: MelConfig, *, out_dir: Path,
@@ -158,11 +156,23 @@ def evaluate_tts(model, tts_model, corpus_utterances, mel_config: MelConfig, *, 
     pictures = [mels[0].T] + [log_mel_spectrogram(audio[s][0], mel_config).numpy().T for s in COMPARED]
     (Path(out_dir) / TTS_PLOT).write_bytes(matrix_png(
         pictures, [f"{corpus_utterances[0].id}: tacotron2-slt mels", "vocoder", "Griffin-Lim"], "frame", "mel band"))
-    texts = [u.text for u in corpus_utterances]
     return {
         "sentences": len(corpus_utterances),
         "seconds": round(sum(len(a) for a in audio["vocoder"]) / mel_config.sample_rate, 2),
-        "cer": {s: intelligibility(audio[s], texts, mel_config.sample_rate) for s in COMPARED},
+        **recognized(audio, [u.text for u in corpus_utterances], mel_config.sample_rate),
+    }
+
+
+def recognized(audio: dict[str, list[np.ndarray]], texts: list[str], sample_rate: int) -> dict:
+    """``{"cer": {system: CER}, "cer_difference": vocoder minus Griffin-Lim with a 95 % paired
+    bootstrap interval}`` through ``ctc-multivoice`` (one transcription per system and utterance)."""
+    from tfspeech.decoding import transcribe, transcript
+
+    references = [transcript(text) for text in texts]
+    heard = {system: transcribe(waveforms, sample_rate, "ctc-multivoice") for system, waveforms in audio.items()}
+    return {
+        "cer": {system: character_error_rate(references, hypotheses) for system, hypotheses in heard.items()},
+        "cer_difference": paired_cer_difference(references, heard["vocoder"], heard["griffin_lim"]),
     }
 
 
@@ -239,6 +249,15 @@ def table(figures: dict) -> str:
     return "\n".join(rows)
 
 
+def _difference(figures: dict) -> str:
+    """The vocoder-minus-Griffin-Lim CER difference and its paired bootstrap interval, in words."""
+    d = figures.get("cer_difference")
+    if d is None:
+        return "no interval measured"
+    return (f"vocoder minus Griffin-Lim {d['difference']:+.3f}, {d['confidence']:.0%} paired bootstrap interval over "
+            f"sentences [{d['low']:+.3f}, {d['high']:+.3f}]")
+
+
 def _exports_section(exports: dict | None) -> str:
     if not exports:
         return "The TFLite exports were not measured."
@@ -257,9 +276,9 @@ def _tts_section(tts: dict | None) -> str:
     cer = tts["cer"]
     return f"""## Held-out figures: text to speech
 
-`tacotron2-slt`'s free-running log-mels of the same {tts['sentences']} sentences ({tts['seconds']:.1f} s):
+`tacotron2-slt`'s free-running log-mels of the first {tts['sentences']} test sentences ({tts['seconds']:.1f} s):
 CER through `ctc-multivoice` with this vocoder {cer['vocoder']:.3f}, with Griffin-Lim
-{cer['griffin_lim']:.3f} (lower is better).
+{cer['griffin_lim']:.3f} (lower is better); {_difference(tts)}.
 
 ![tacotron2-slt mels, then the vocoder's and Griffin-Lim's audio]({TTS_PLOT})"""
 
@@ -289,7 +308,7 @@ better); log-mel L1 is the mean absolute difference (nats) to the recording's lo
 
 {table(figures)}
 
-PESQ gain over Griffin-Lim: {pesq_gain:+.2f}.
+PESQ gain over Griffin-Lim: {pesq_gain:+.2f}. CER {_difference(figures)}.
 
 ![recording, vocoder and Griffin-Lim spectrograms of a held-out utterance]({PLOT})
 
@@ -328,8 +347,9 @@ def _stage_text(training: dict, figures: dict) -> str:
     first = figures.get("reconstruction_stage")
     if first is None:
         return text
-    rows = ["| stage | PESQ (wb) | STOI | log-mel L1 | CER |", "|---|---:|---:|---:|---:|"]
+    rows = ["| stage | PESQ (wb) | STOI | log-mel L1 | CER | TTS CER (sentences) |", "|---|---:|---:|---:|---:|---:|"]
     for label, f in (("reconstruction only", first), ("reconstruction + adversarial", figures)):
+        tts = f"{f['tts']['cer']['vocoder']:.3f} ({f['tts']['sentences']})" if "tts" in f else "—"
         rows.append(f"| {label} | {f['pesq']['vocoder']:.2f} | {f['stoi']['vocoder']:.3f} | "
-                    f"{f['log_mel_l1']['vocoder']:.3f} | {f['cer']['vocoder']:.3f} |")
+                    f"{f['log_mel_l1']['vocoder']:.3f} | {f['cer']['vocoder']:.3f} | {tts} |")
     return text + "\n\nWhat the adversarial stage adds (same held-out utterances):\n\n" + "\n".join(rows)

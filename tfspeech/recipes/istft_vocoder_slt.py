@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-utterances", type=int, help="use only the first N training utterances")
     parser.add_argument("--eval-utterances", type=int, default=32, help="whole held-out utterances measured")
+    parser.add_argument("--tts-utterances", type=int, default=128,
+                        help="test sentences synthesized by the TTS model for the text-to-speech CER (more than "
+                             "--eval-utterances: the CER difference between vocoders is small and noisy)")
     parser.add_argument("--tts", default="tacotron2-slt",
                         help="TTS preset whose free-running mels of the held-out sentences are also vocoded "
                              "(default: %(default)s; 'none' to skip)")
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     suffix, default_steps, default_rate = STAGES[args.stage]
     args.steps = default_steps if args.steps is None else args.steps
     args.learning_rate = default_rate if args.learning_rate is None else args.learning_rate
-    for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_utterances"):
+    for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_utterances", "tts_utterances"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.tts == "none":
@@ -263,7 +266,7 @@ def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dic
     figures["inputs"] = f"{args.tts}'s teacher-forced log-mels" if args.stage == "tts" else "the recordings' log-mels"
     if args.tts is not None:
         tts_model = zoo.load(args.tts, compile=False)
-        sentences = read_corpus(corpus, "test")[: args.eval_utterances]
+        sentences = read_corpus(corpus, "test")[: args.tts_utterances]
         figures["tts"] = istft_vocoder_evaluation.evaluate_tts(model, tts_model, sentences, mel_config,
                                                                out_dir=out_dir)
     figures["exports"] = istft_vocoder_evaluation.evaluate_exports(model, held_out, mel_config, out_dir=out_dir)
