@@ -33,19 +33,21 @@ def test_numpy_pass_equals_the_compiled_pass(dtype, chunk, left_right):
     lanes = (packing.frame_index, packing.start, packing.valid, packing.position)
     expected = hmm_inference.forward_backward(tf.constant(startprob, dtype), tf.constant(transmat, dtype),
                                               tf.constant(padded), *lanes)
-    pieces = hmm_numpy.Pieces(lengths, chunk)
-    *actual, ok = hmm_numpy.forward_backward(startprob, transmat, log_b, pieces)
+    layout = hmm_numpy.Layout(lengths, chunk)
+    *actual, ok = hmm_numpy.forward_backward(startprob, transmat, layout.from_rows(log_b), layout, dtype)
     assert ok
+    assert actual[1].dtype == dtype
     tolerance = 1e-12 if dtype == np.float64 else 2e-5
     assert actual[0] == pytest.approx(float(expected[0]), rel=tolerance)
-    np.testing.assert_allclose(actual[1], expected[1].numpy()[:len(log_b)], atol=tolerance * 10)
+    np.testing.assert_allclose(layout.to_rows(actual[1]), expected[1].numpy()[:len(log_b)], atol=tolerance * 10)
     np.testing.assert_allclose(actual[2], expected[2].numpy(), atol=tolerance * 10)
     np.testing.assert_allclose(actual[3], expected[3].numpy(), rtol=tolerance * 10, atol=tolerance * 10)
-    per_sequence, ok = hmm_numpy.sequence_log_likelihoods(startprob, transmat, log_b, pieces)
+    per_sequence, ok = hmm_numpy.sequence_log_likelihoods(startprob, transmat, layout.from_rows(log_b), layout, dtype)
     increments = hmm_inference.frame_log_likelihoods(tf.constant(startprob, dtype), tf.constant(transmat, dtype),
                                                      tf.constant(padded), *lanes).numpy()[:len(log_b)]
     assert ok
-    np.testing.assert_allclose(per_sequence, np.add.reduceat(increments, pieces.offsets), rtol=tolerance)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    np.testing.assert_allclose(per_sequence, np.add.reduceat(increments, offsets), rtol=tolerance)
 
 
 @pytest.mark.parametrize("make", [

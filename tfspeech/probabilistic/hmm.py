@@ -180,7 +180,7 @@ class _BaseHMM(DensityMixin, BaseEstimator):
     def _tf_dtype(self):
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}.")
-        return tf.as_dtype(self.dtype)
+        return tf.float32 if self.dtype == "float32" else tf.float64
 
     def _check_fitted(self):
         if not hasattr(self, "startprob_"):
@@ -256,26 +256,34 @@ class _BaseHMM(DensityMixin, BaseEstimator):
             return function(*args)
         return function.python_function(*args)
 
+    def _numpy_log_frameprob(self, data):
+        """Log-densities ``(L, K, P)`` float64 in the slots of ``data.layout`` (numpy passes)."""
+        rows = np.asarray(self._log_frameprob(data.X[:data.n_frames]), np.float64)
+        return data.layout(self.n_components).from_rows(rows)
+
+    def _numpy_emission_statistics(self, data, posteriors):
+        """Emission statistics from posteriors ``(L, K, P)`` in the slots of ``data.layout``."""
+        return self._emission_statistics(data.X[:data.n_frames], data.layout(self.n_components).to_rows(posteriors))
+
     def _forward_backward(self, data, n_passes=1):
-        """E-step of all sequences: ``(log_likelihood, posteriors (n_padded, K), start_counts,
-        transition_counts)``."""
-        if self._use_xla(data, n_passes):
-            return hmm_inference.forward_backward(
-                *self._chain(), self._log_frameprob(data.X), *data.lanes, data.position)
-        log_frameprob = np.asarray(self._log_frameprob(data.X))
-        log_likelihood, posteriors, start_counts, transitions, ok = hmm_numpy.forward_backward(
-            self.startprob_, self.transmat_, log_frameprob[:data.n_frames], data.pieces)
-        if not ok:  # underflow: the compiled pass, which falls back to exact log space
-            return hmm_inference.forward_backward(*self._chain(), log_frameprob, *data.lanes, data.position)
-        padded = np.zeros((data.X.shape[0], self.n_components), posteriors.dtype)
-        padded[:data.n_frames] = posteriors
-        return log_likelihood, padded, start_counts, transitions
+        """E-step of all sequences: ``(log_likelihood, posteriors, start_counts,
+        transition_counts, in_slots)``; posteriors ``(n_padded, K)`` in the rows of ``data.X``,
+        or with ``in_slots`` ``(L, K, P)`` in the slots of ``data.layout`` (numpy passes)."""
+        if not self._use_xla(data, n_passes):
+            log_likelihood, posteriors, start_counts, transitions, ok = hmm_numpy.forward_backward(
+                self.startprob_, self.transmat_, self._numpy_log_frameprob(data),
+                data.layout(self.n_components), self.dtype, overwrite=True)
+            if ok:
+                return log_likelihood, posteriors, start_counts, transitions, True
+            # underflow: the compiled pass, which falls back to exact log space
+        return (*hmm_inference.forward_backward(*self._chain(), self._log_frameprob(data.X), *data.lanes,
+                                                data.position), False)
 
     def _sequence_log_likelihoods(self, data):
         if not self._use_xla(data, 1):
             log_likelihoods, ok = hmm_numpy.sequence_log_likelihoods(
-                self.startprob_, self.transmat_, np.asarray(self._log_frameprob(data.X))[:data.n_frames],
-                data.pieces)
+                self.startprob_, self.transmat_, self._numpy_log_frameprob(data),
+                data.layout(self.n_components), self.dtype, overwrite=True)
             if ok:
                 return log_likelihoods
         increments = hmm_inference.frame_log_likelihoods(
@@ -287,8 +295,9 @@ class _BaseHMM(DensityMixin, BaseEstimator):
         """``(log_likelihood, posteriors (n_samples, n_components))`` of all sequences in X."""
         X, lengths = self._validate(X, lengths)
         data = PackedSequences(X, lengths, self._tf_dtype)
-        log_likelihood, posteriors, _, _ = self._forward_backward(data)
-        return float(log_likelihood), np.asarray(posteriors)[:len(X)].astype(np.float64)
+        log_likelihood, posteriors, _, _, in_slots = self._forward_backward(data)
+        posteriors = data.layout(self.n_components).to_rows(posteriors) if in_slots else np.asarray(posteriors)[:len(X)]
+        return float(log_likelihood), posteriors.astype(np.float64)
 
     def score(self, X, lengths=None):
         """Log-likelihood (nats) of all sequences in X (sum over sequences)."""
@@ -401,7 +410,7 @@ class _BaseHMM(DensityMixin, BaseEstimator):
             self.monitor_._reset()  # the user's own monitor
         bar = tqdm(total=self.n_iter, desc=f"{type(self).__name__} EM", unit="iter",
                    disable=None, leave=False)
-        with bar:
+        with bar, hmm_numpy.one_blas_thread():  # the numpy passes' products are small
             for _ in range(self.n_iter):
                 log_likelihood, start_counts, transition_counts, emission_stats = (
                     self._expected_statistics(chunks))
@@ -433,10 +442,11 @@ class _BaseHMM(DensityMixin, BaseEstimator):
         transition_counts (K, K), emission statistics)``; every term is a sum over sequences."""
         total = None
         for data in chunks:
-            log_likelihood, posteriors, start_counts, transition_counts = self._forward_backward(
+            log_likelihood, posteriors, start_counts, transition_counts, in_slots = self._forward_backward(
                 data, self.n_iter)
             terms = (float(log_likelihood), np.asarray(start_counts), np.asarray(transition_counts),
-                     self._emission_statistics(data.X, posteriors))
+                     self._numpy_emission_statistics(data, posteriors) if in_slots
+                     else self._emission_statistics(data.X, posteriors))
             total = terms if total is None else (
                 total[0] + terms[0], total[1] + terms[1], total[2] + terms[2],
                 _add_emission_statistics(total[3], terms[3]))
@@ -683,21 +693,40 @@ class GaussianHMM(_BaseHMM):
         shape = gaussian.covariance_shape(self.covariance_type, self.n_components, self.n_features)
         self._covars_ = _check_covariances(self._covars_, self.covariance_type, shape)
 
+    def _variances(self):
+        """``(K, D)`` variances of diagonal or spherical covariances."""
+        if self.covariance_type == "diag":
+            return self._covars_
+        return np.repeat(self._covars_[:, None], self.means_.shape[1], axis=1)
+
     def _log_frameprob(self, X):
         if not getattr(self, "_xla_pass", True) and self.covariance_type in ("diag", "spherical"):
-            variances = self._covars_ if self.covariance_type == "diag" else np.repeat(
-                self._covars_[:, None], self.means_.shape[1], axis=1)
-            return hmm_numpy.diagonal_gaussian_log_prob(X, self.means_, variances).astype(X.dtype)
+            design = hmm_numpy.diagonal_design_rows(X)
+            log_prob = hmm_numpy.diagonal_gaussian_log_prob(design.T, self.means_, self._variances())
+            return log_prob.T.astype(X.dtype)
         return self._run(_gaussian_log_prob, X, tf.constant(self.means_, X.dtype),
                          tf.constant(self._covars_, X.dtype), self.covariance_type)
+
+    def _numpy_log_frameprob(self, data):
+        if self.covariance_type not in ("diag", "spherical"):
+            return super()._numpy_log_frameprob(data)
+        return hmm_numpy.diagonal_gaussian_log_prob(data.diagonal_design(self.n_components), self.means_,
+                                                    self._variances())
+
+    def _numpy_emission_statistics(self, data, posteriors):
+        if self.covariance_type not in ("diag", "spherical"):
+            return super()._numpy_emission_statistics(data, posteriors)
+        return gaussian.SufficientStatistics(*hmm_numpy.diagonal_statistics(
+            data.diagonal_design(self.n_components), posteriors, self.means_), self.means_)
 
     def _statistics_type(self):
         return "diag" if self.covariance_type == "spherical" else self.covariance_type
 
     def _emission_statistics(self, X, posteriors):
         if not getattr(self, "_xla_pass", True) and self.covariance_type in ("diag", "spherical"):
-            return gaussian.SufficientStatistics(
-                *hmm_numpy.diagonal_statistics(X, posteriors, self.means_), self.means_)
+            design = hmm_numpy.diagonal_design_rows(X)  # rows as one slot per piece: (1, C, N)
+            return gaussian.SufficientStatistics(*hmm_numpy.diagonal_statistics(
+                design.T[np.newaxis], np.asarray(posteriors).T[np.newaxis], self.means_), self.means_)
         stats = self._run(_gaussian_statistics, X, posteriors, tf.constant(self.means_, X.dtype),
                           self._statistics_type())
         return gaussian.SufficientStatistics(*(np.asarray(s, np.float64) for s in stats))

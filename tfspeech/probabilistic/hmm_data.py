@@ -18,7 +18,7 @@ DATASET_CHUNK_FRAMES = 262_144  # frames per compiled forward-backward pass when
 class PackedSequences:
     """Sequences ``X (n_frames, D)`` of ``lengths`` laid out once for repeated passes: padded X
     (numpy, in the compute dtype; int32 symbols) and the lane grid of
-    :func:`hmm_inference.pack_lanes`, or :attr:`pieces` for the numpy passes."""
+    :func:`hmm_inference.pack_lanes`, or :meth:`layout` for the numpy passes."""
 
     def __init__(self, X, lengths, dtype):
         self.packing = packing = hmm_inference.pack_lanes(lengths)
@@ -29,19 +29,30 @@ class PackedSequences:
         self.position = packing.position
         self.n_frames = packing.n_frames
         self.lengths = lengths
-        self._pieces = None
+        self._layouts = {}
+        self._designs = {}
+        self._signature = None
 
-    @property
-    def pieces(self):
-        """The same sequences cut into :class:`hmm_numpy.Pieces` (for passes without XLA)."""
-        if self._pieces is None:
-            self._pieces = hmm_numpy.Pieces(self.lengths)
-        return self._pieces
+    def layout(self, n_states):
+        """The same sequences in the slots of a :class:`hmm_numpy.Layout` (passes without XLA;
+        its piece length depends on the number of states), made once."""
+        if n_states not in self._layouts:
+            self._layouts[n_states] = hmm_numpy.Layout(self.lengths, n_states=n_states)
+        return self._layouts[n_states]
+
+    def diagonal_design(self, n_states):
+        """:func:`hmm_numpy.diagonal_design` of X in :meth:`layout`'s slots, made once per fit."""
+        if n_states not in self._designs:
+            self._designs[n_states] = hmm_numpy.diagonal_design(self.X[:self.n_frames], self.layout(n_states))
+        return self._designs[n_states]
 
     @property
     def signature(self):
-        """The shapes a compiled pass over these sequences is specialized to."""
-        return (self.X.shape, self.X.dtype.name, self.lanes[0].shape)
+        """The shapes a compiled pass over these sequences is specialized to (made once: each
+        EM iteration asks)."""
+        if self._signature is None:
+            self._signature = (self.X.shape, self.X.dtype.name, tuple(self.lanes[0].shape))
+        return self._signature
 
 
 class DatasetSequences:
