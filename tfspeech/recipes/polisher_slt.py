@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(pix2pix's 1 : 100; default: %(default)s; 0: L1 only)")
     parser.add_argument("--tts", default="tacotron2-slt", help="the TTS preset whose mels are polished")
     parser.add_argument("--size", choices=sorted(SIZES), default="preset")
-    parser.add_argument("--steps", type=int, default=5000, help="total training steps (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=3000, help="total training steps (default: %(default)s)")
     parser.add_argument("--steps-per-epoch", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop-frames", type=int, default=64, help="frames per crop (all mel bands)")
@@ -90,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-utterances", type=int, help="use only the first N training utterances")
     parser.add_argument("--eval-utterances", type=int, default=32, help="test sentences measured")
-    parser.add_argument("--compare-with", type=Path, help="--evaluate: another run folder measured beside this one "
-                        "(default: the other λ's default folder, where it has a checkpoint)")
+    parser.add_argument("--compare-with", help="another run folder measured beside this one (default: the other "
+                        "λ's default folder, where it has a checkpoint; 'none': no comparison)")
     parser.add_argument("--zoo", type=Path, help="save the preset into this zoo folder")
     parser.add_argument("--evaluate", action="store_true", help="do not train: measure the latest checkpoint (a "
                         "preview while unfinished) and, with --zoo, save it")
@@ -119,6 +119,12 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.compare_with is None:
         other = default_run_dir(0.0 if args.adversarial_weight > 0 else 1.0)
         args.compare_with = other if (other / CHECKPOINT).is_file() and other != args.run_dir else None
+    elif args.compare_with == "none":
+        args.compare_with = None
+    elif not (Path(args.compare_with) / CHECKPOINT).is_file():
+        parser.error(f"--compare-with {args.compare_with} has no {CHECKPOINT}; train that run first or pass none")
+    else:
+        args.compare_with = Path(args.compare_with)
     corpus = args.corpus or build_corpus([VOICE], n=None, seed=0)
     strategy = make_strategy(args.strategy)
     args.run_dir.mkdir(parents=True, exist_ok=True)
