@@ -3,6 +3,7 @@ export/synthesize_text.py's exported polisher."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,6 +18,7 @@ from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.synthesis import synthesize
 from tfspeech.text import TextEncoder
 
+EXPORT = Path(__file__).resolve().parent.parent / "export"
 MEL_CONFIG = {"n_fft": 256, "win_length": 256, "hop_length": 64, "n_mels": 8}
 
 
@@ -100,3 +102,30 @@ def test_the_exported_polisher_runs_on_a_device(tmp_path):
     export.tflite(vocoder, tmp_path / "vocoder.tflite")
     with pytest.raises(ValueError, match="not a SpectrogramPolisher"):
         runner_module.Polisher(tmp_path / "vocoder.tflite")
+
+
+def test_synthesize_text_polishes_without_tensorflow(tmp_path):
+    import wave
+
+    from tests.models.test_tacotron2 import make
+    from tests.no_tensorflow import run_without_tensorflow
+
+    tts = make(max_frames=30, mel_config={"n_mels": 8})
+    export.tflite(tts, tmp_path / "tts.tflite")
+    export.tflite(polisher(tts.mel_config.to_dict()), tmp_path / "polisher.tflite")
+    export.tflite(polisher({**tts.mel_config.to_dict(), "fmax": 4000.0}), tmp_path / "other.tflite")
+    script = EXPORT / "synthesize_text.py"
+
+    def speak(*extra):
+        name = tmp_path / f"out{len(extra)}.wav"
+        result = run_without_tensorflow(script, tmp_path / "tts.tflite", "--ids", "3,4,5", "-o", name,
+                                        "--griffin-lim-iters", "2", *extra)
+        if result.returncode:
+            return result
+        with wave.open(str(name), "rb") as wav:
+            return np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+
+    plain, polished = speak(), speak("--polish", tmp_path / "polisher.tflite")
+    assert plain.shape == polished.shape and not np.array_equal(plain, polished)
+    refused = speak("--polish", tmp_path / "other.tflite")
+    assert refused.returncode == 2 and "polisher was trained on other mels" in refused.stderr
