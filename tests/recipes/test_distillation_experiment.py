@@ -6,14 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from tests.recipes.test_student_slt import corpus, teacher_zoo  # noqa: F401 - fixtures
 from tfspeech.recipes import distillation_experiment
 
 STOPPED = distillation_experiment.FIGURES[2]
 
 
 def _figures(focus, first_alignment=((1.0, 0.0), (0.0, 1.0))):
-    return {"focus_rate": focus, "diagonality": 0.5, STOPPED: 0.25, "first_alignment": [list(r) for r in first_alignment]}
+    return {"focus_rate": focus, "diagonality": 0.5, STOPPED: 0.25,
+            "first_alignment": [list(row) for row in first_alignment]}
 
 
 def test_report_from_results(tmp_path):
@@ -29,10 +29,11 @@ def test_report_from_results(tmp_path):
 
 
 @pytest.mark.slow
-def test_both_arms_are_measured_at_every_point_and_a_rerun_trains_nothing(corpus, teacher_zoo, tmp_path):  # noqa: F811
+def test_both_arms_are_measured_at_every_point_and_a_rerun_trains_nothing(slt10_corpus, tiny_teacher_zoo,
+                                                                          tmp_path):
     options = dict(seeds=[0], weights=[1.0], epochs=[1, 2], epoch_utterances=2, subset=2, batch_size=2,
-                   teacher="tiny-teacher", zoo_root=teacher_zoo, verbose=0)
-    results = distillation_experiment.run(corpus, tmp_path, **options)
+                   teacher="tiny-teacher", zoo_root=tiny_teacher_zoo, verbose=0)
+    results = distillation_experiment.run(slt10_corpus, tmp_path, **options)
     assert set(results) == {"1", "0"} and all(set(arm["0"]) == {"1", "2"} for arm in results.values())
     for arm in results.values():
         for figures in arm["0"].values():
@@ -40,5 +41,5 @@ def test_both_arms_are_measured_at_every_point_and_a_rerun_trains_nothing(corpus
             assert np.allclose(np.sum(figures["first_alignment"], axis=1), 1.0, atol=1e-4)
     assert json.loads((tmp_path / "results.json").read_text()) == results
     steps = json.loads((tmp_path / "w1-seed0" / "training.json").read_text())["steps"]
-    assert steps == 2 and distillation_experiment.run(corpus, tmp_path, **options) == results
+    assert steps == 2 and distillation_experiment.run(slt10_corpus, tmp_path, **options) == results
     assert json.loads((tmp_path / "w1-seed0" / "training.json").read_text())["steps"] == steps

@@ -4,22 +4,16 @@ student's card section after evaluation (slow)."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 
 from tfspeech import zoo
-from tfspeech.data.corpus import build_corpus
-from tfspeech.data.voices import check_voice, parse_voice
 from tfspeech.models.distilled_tacotron2 import DISTILLATION_LOSS, check_teacher
-from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import student_evaluation, student_slt
 
 
 def test_the_student_has_at_most_a_quarter_of_the_teachers_parameters_and_reads_its_symbols():
-    teacher = Tacotron2.from_config(json.loads((zoo.roots()[-1] / student_slt.TEACHER / "preset.json")
-                                               .read_text())["config"])
-    teacher.build()
+    teacher = zoo.load(student_slt.TEACHER, compile=False)
     student = student_slt.RECIPE.build_model()
     assert student.count_params() <= teacher.count_params() / 4
     check_teacher(teacher, student)
@@ -42,54 +36,28 @@ def test_a_run_resumes_only_with_its_own_settings(tmp_path):
         student_slt._keep_settings(tmp_path, {**settings, "distill_weight": 0.0, "teacher": None})
 
 
-VOICE = student_slt.RECIPE.voice
-TINY_TEACHER = {**student_slt.CONFIG, "embedding_dim": 8, "encoder_filters": 8, "encoder_layers": 1,
-                "encoder_rnn_units": 4, "attention_units": 8, "attention_options": {"filters": 2, "kernel_size": 3},
-                "prenet_units": [8, 8], "attention_rnn_units": 8, "decoder_rnn_units": 8, "postnet_filters": 8,
-                "postnet_layers": 2}
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    try:
-        check_voice(parse_voice(VOICE))
-    except Exception as error:  # the voice's Debian package is missing
-        pytest.skip(f"{VOICE} is not available: {error}")
-    return build_corpus([VOICE], n=10, out_dir=tmp_path_factory.mktemp("slt10"), progress=False)
-
-
-@pytest.fixture(scope="module")
-def teacher_zoo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("zoo")
-    keras.utils.set_random_seed(3)
-    teacher = Tacotron2(**TINY_TEACHER)
-    teacher.build()
-    zoo.save_preset(teacher, "tiny-teacher", root=root, data={"fingerprint": "none"},
-                    training={"command": "none"}, metrics={})
-    return root
-
-
 @pytest.mark.slow
-def test_a_distilled_epoch_resumes_and_refuses_other_settings(corpus, teacher_zoo, tmp_path):
-    options = dict(distill_weight=1.0, teacher="tiny-teacher", zoo_root=teacher_zoo, batch_size=2,
+def test_a_distilled_epoch_resumes_and_refuses_other_settings(slt10_corpus, tiny_teacher_zoo, tmp_path):
+    options = dict(distill_weight=1.0, teacher="tiny-teacher", zoo_root=tiny_teacher_zoo, batch_size=2,
                    epoch_utterances=4, verbose=0)
-    student_slt.train(corpus, tmp_path, epochs=1, **options)
+    student_slt.train(slt10_corpus, tmp_path, epochs=1, **options)
     record = json.loads((tmp_path / "training.json").read_text())
     assert record["steps"] == 2 and np.isfinite(record["logs"][DISTILLATION_LOSS])
-    model = student_slt.train(corpus, tmp_path, epochs=2, **options)
+    model = student_slt.train(slt10_corpus, tmp_path, epochs=2, **options)
     assert json.loads((tmp_path / "training.json").read_text())["steps"] == 4 and model.distilling
     with pytest.raises(ValueError, match="other settings"):
-        student_slt.train(corpus, tmp_path, epochs=3, **{**options, "distill_weight": 0.5})
+        student_slt.train(slt10_corpus, tmp_path, epochs=3, **{**options, "distill_weight": 0.5})
 
 
 @pytest.mark.slow
-def test_evaluation_puts_the_teacher_and_the_exports_in_the_card(corpus, teacher_zoo, tmp_path, monkeypatch):
-    student_slt.train(corpus, tmp_path / "run", epochs=1, teacher="tiny-teacher", zoo_root=teacher_zoo,
-                      batch_size=2, epoch_utterances=2, verbose=0)
-    monkeypatch.setenv("TFSPEECH_ZOO_PATH", str(teacher_zoo))
+def test_evaluation_puts_the_teacher_and_the_exports_in_the_card(slt10_corpus, tiny_teacher_zoo, tmp_path,
+                                                                  monkeypatch):
+    student_slt.train(slt10_corpus, tmp_path / "run", epochs=1, teacher="tiny-teacher",
+                      zoo_root=tiny_teacher_zoo, batch_size=2, epoch_utterances=2, verbose=0)
+    monkeypatch.setenv("TFSPEECH_ZOO_PATH", str(tiny_teacher_zoo))
     folder = student_evaluation.evaluate_run(student_slt.RECIPE, tmp_path / "run",
                                              settings=student_slt.read_settings(tmp_path / "run"),
-                                             corpus_dir=corpus, zoo_root=tmp_path / "zoo", subset=1,
+                                             corpus_dir=slt10_corpus, zoo_root=tmp_path / "zoo", subset=1,
                                              finetune_steps=0, progress=False)
     figures = json.loads((tmp_path / "run" / "evaluation" / "student.json").read_text())
     assert figures["tflite"]["student"]["float32"]["parity_passed"]
