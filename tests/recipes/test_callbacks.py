@@ -1,12 +1,14 @@
-"""TrainingClock: wall time adds up over runs; a time limit stops training and names the resume command."""
+"""TrainingClock: wall time adds up over runs; a time limit stops training and names the resume command.
+The late-decay schedule; AtomicBackupAndRestore resumes, and a save that fails half-way keeps the old backup."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from tfspeech.recipes.callbacks import LateExponentialDecay, TrainingClock, late_decay
+from tfspeech.recipes.callbacks import AtomicBackupAndRestore, LateExponentialDecay, TrainingClock, late_decay
 
 
 def _fit(clock, epochs):
@@ -59,3 +61,52 @@ def test_late_decay_refuses_bad_fractions():
         LateExponentialDecay(1e-3, total_steps=10, steps_per_epoch=1, start=1.0)
     with pytest.raises(ValueError, match="final_ratio"):
         LateExponentialDecay(1e-3, total_steps=10, steps_per_epoch=1, final_ratio=0.0)
+
+
+class _StopAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_atomic_backup_resumes_where_the_run_stopped_like_keras_own(tmp_path):
+    def fit(epochs, stop_at=None):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+        callbacks = [AtomicBackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=False)]
+        callbacks += [_StopAt(stop_at)] * (stop_at is not None)
+        keras.utils.set_random_seed(0)
+        try:
+            history = model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=4, epochs=epochs, shuffle=False,
+                                callbacks=callbacks, verbose=0)
+        except KeyboardInterrupt:
+            return None, model
+        return history.history["loss"], model
+
+    fit(5, stop_at=3)
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 3
+    resumed, model = fit(5)
+    assert len(resumed) == 2 and int(model.optimizer.iterations.numpy()) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup"]
+
+
+def test_a_backup_save_that_fails_half_way_keeps_the_previous_backup(tmp_path, monkeypatch):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    backup = AtomicBackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=False)
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, callbacks=[backup], verbose=0)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "backup").iterdir()}
+
+    def write_half_then_fail(self, filepath, **kwargs):
+        Path(filepath).write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(model), "save_weights", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=4, callbacks=[backup], verbose=0)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "backup").iterdir()} == before
+    assert json.loads(before["training_metadata.json"])["epoch"] == 2

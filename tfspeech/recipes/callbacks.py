@@ -8,6 +8,8 @@ from pathlib import Path
 import keras
 from tqdm import tqdm
 
+from tfspeech import atomic
+
 
 class LateExponentialDecay:
     """Learning rate per epoch: ``initial`` until ``start`` (a fraction of ``total_steps``),
@@ -92,6 +94,22 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         partial = self.run_dir / f".partial-{self.progress}"
         partial.write_text(json.dumps(state) + "\n")
         os.replace(partial, self.run_dir / self.progress)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``keras.callbacks.BackupAndRestore`` whose backup folder (weights with the optimizer's
+    state, and the epoch) is written whole and swapped in (``tfspeech.atomic``): a kill while it
+    saves leaves the previous backup, never new weights beside an older epoch."""
+
+    def on_train_begin(self, logs=None):
+        atomic.recover(self.backup_dir)
+        super().on_train_begin(logs)
+
+    def _save_model(self):
+        with atomic.folder(self.backup_dir) as partial:
+            self.model.save_weights(partial / Path(self._weights_path).name)
+            (partial / Path(self._training_metadata_path).name).write_text(
+                json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
 
 class TqdmProgress(keras.callbacks.Callback):

@@ -14,7 +14,8 @@ A recipe fixes a preset's model config, voice and schedule; this module turns it
   checkpoint, images of one utterance's alignment and mels (``<out>/logs``);
 - distributable: ``--strategy mirrored`` (all local GPUs) or ``multi-worker`` (machines
   listed in ``TF_CONFIG``) run the same code under ``tf.distribute``; ``--batch-size`` is
-  the global batch.
+  the global batch (``tfspeech.recipes.strategy``). The chief writes the run folder; every
+  other worker only its own backup, ``backup.worker-<index>``.
 
 Outputs in ``--out``: ``model.keras`` (the trained model), ``training.json`` (command,
 steps, wall time, hardware, data fingerprint; rewritten at every checkpoint), ``backup/``
@@ -44,13 +45,12 @@ from tfspeech.data.layout import MANIFEST, read_corpus
 from tfspeech.data.tts_pipeline import tts_dataset
 from tfspeech.plots import matrix_png
 from tfspeech.recipes import tts_evaluation
-from tfspeech.recipes.callbacks import late_decay
+from tfspeech.recipes.callbacks import AtomicBackupAndRestore, late_decay
+from tfspeech.recipes.strategy import STRATEGIES, add_strategy_option, is_chief, make_strategy, worker_path
 from tfspeech.recipes.tts_recipe import Recipe, corpus_fingerprint
 from tfspeech.text import TextEncoder
 
 __all__ = ["STRATEGIES", "Recipe", "corpus_fingerprint", "main", "make_strategy", "train"]
-
-STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
 def main(recipe: Recipe, argv: list[str] | None = None) -> int:
@@ -70,9 +70,7 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
                         help="global batch size (default: %(default)s)")
     parser.add_argument("--checkpoint-every", type=int, default=recipe.checkpoint_every,
                         help="steps between checkpoints and TensorBoard images (default: %(default)s)")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
-                        help="tf.distribute strategy: default (one device), mirrored (local GPUs), "
-                             "multi-worker (TF_CONFIG machines)")
+    add_strategy_option(parser)
     parser.add_argument("--seed", type=int, default=0,
                         help="weights and data order; with --evaluate, the held-out draw (default: %(default)s)")
     evaluation = parser.add_argument_group(
@@ -130,32 +128,22 @@ def train(recipe: Recipe, corpus_dir, out_dir, *, steps: int, batch_size: int, c
     epochs = math.ceil(steps / checkpoint_every)
     image_batch = next(iter((validation or train_data).take(1)))
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup"), save_freq="epoch", delete_checkpoint=False),
+        AtomicBackupAndRestore(str(worker_path(out_dir / "backup", distribution)), delete_checkpoint=False),
         late_decay(model.learning_rate, total_steps=epochs * checkpoint_every, steps_per_epoch=checkpoint_every),
-        keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq=max(1, min(50, checkpoint_every))),
-        AlignmentImages(out_dir / "logs" / "images", image_batch),
-        RunRecord(out_dir / "training.json", recipe, corpus_dir, batch_size, checkpoint_every, strategy,
-                  distribution, target_steps=epochs * checkpoint_every),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if is_chief(distribution):
+        callbacks[2:2] = [
+            keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq=max(1, min(50, checkpoint_every))),
+            AlignmentImages(out_dir / "logs" / "images", image_batch),
+            RunRecord(out_dir / "training.json", recipe, corpus_dir, batch_size, checkpoint_every, strategy,
+                      distribution, target_steps=epochs * checkpoint_every),
+        ]
     model.fit(train_data.repeat(), epochs=epochs, steps_per_epoch=checkpoint_every, callbacks=callbacks,
               validation_data=validation, shuffle=False, verbose=verbose)
-    model.save(out_dir / "model.keras")
+    if is_chief(distribution):
+        model.save(out_dir / "model.keras")
     return model
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """``default`` (the current device), ``mirrored`` (all local GPUs, else the CPU) or ``multi-worker``."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi-worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy multi-worker needs TF_CONFIG (the cluster's workers and this one's "
-                             "index) in the environment of every worker; see tf.distribute.MultiWorkerMirroredStrategy")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
 
 
 def _dataset(recipe: Recipe, corpus_dir: Path, split: str, batch_size: int, seed: int, shuffle: bool):
