@@ -60,6 +60,7 @@ from tfspeech.recipes import istft_vocoder_evaluation
 from tfspeech.recipes.callbacks import AtomicCheckpoint, TqdmProgress, late_decay
 from tfspeech.recipes.teacher_forced_mels import cache_teacher_forced_mels
 from tfspeech.recipes.run_folder import CHECKPOINT, PROGRESS, finished, needs_training, restore_run
+from tfspeech.recipes.strategy import add_strategy_option, is_chief, make_strategy, worker_path
 
 PRESET_NAME = "istft-vocoder-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="AdamW's rate for the first 60%% of the steps, decayed to a tenth at the end "
                              "(default: 5e-4; adversarial and tts: 2e-4)")
     parser.add_argument("--seed", type=int, default=0)
+    add_strategy_option(parser)
     parser.add_argument("--train-utterances", type=int, help="use only the first N training utterances")
     parser.add_argument("--eval-utterances", type=int, default=32, help="whole held-out utterances measured")
     parser.add_argument("--tts-utterances", type=int, default=128,
@@ -143,15 +145,18 @@ def main(argv: list[str] | None = None) -> dict | None:
         args.init_from = str(checkpoint) if checkpoint.is_file() else PRESET_NAME
     mel_config = MelConfig()
     corpus = args.corpus or build_corpus([VOICE], n=None, seed=0)
+    strategy = make_strategy(args.strategy)
+    args.run_dir = worker_path(args.run_dir, strategy)  # a worker other than the chief: <run-dir>.worker-<i>
     args.run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
 
-    model, done, train_seconds = _restore_or_build(args, mel_config)
+    with strategy.scope():
+        model, done, train_seconds = _restore_or_build(args, mel_config)
     epochs = math.ceil(args.steps / args.steps_per_epoch)
     if needs_training(args.run_dir, done, epochs, args.steps_per_epoch, args.evaluate):
         _train(model, args, corpus, mel_config, done, train_seconds, epochs)
         done, train_seconds = finished(args.run_dir)
-    if done < epochs and not args.evaluate:
+    if (done < epochs and not args.evaluate) or not is_chief(strategy):  # the chief alone measures and saves
         return None
     return _evaluate(model, args, corpus, mel_config, done, train_seconds, argv)
 
