@@ -3,8 +3,9 @@
 Diagonal covariances, K = 8 states, D = 4 features, data sampled from a fixed random HMM;
 (a) one sequence of 20,000 frames and (b) 100 sequences of 1,000. Every implementation
 starts from the same parameters (``init_params=""``) and runs exactly ``--n-iter`` EM
-iterations (``tol=-inf``). Each implementation runs in its own fresh subprocess and fits a
-new estimator ``--repeats + 2`` times:
+iterations (``tol=-inf``). Each implementation runs in its own fresh subprocess, ``--rounds``
+times (rounds interleave the implementations, so that a shared machine's load changes
+affect them alike), and fits a new estimator ``--repeats + 2`` times in each:
 
 - "import s": importing the library and starting TensorFlow's runtime (reported apart);
 - "first fit s": the first fit of the first estimator in the process, everything it waits
@@ -13,8 +14,10 @@ new estimator ``--repeats + 2`` times:
 - "warm s": the median of the ``--repeats`` fits after those (CPU s: the process's CPU time
   in them, all threads; steadier than wall time on a shared machine).
 
-Ratios are hmmlearn's time over tfspeech's in the same run: first fit against hmmlearn's
-first fit, and the second estimator against hmmlearn's default (``implementation="log"``).
+Every column is the median over the rounds. Ratios are hmmlearn's time over tfspeech's
+in the same round (first fit against hmmlearn's first fit, the second estimator and warm
+fits against the same of hmmlearn), the median over rounds, with the range over rounds for
+the first fit.
 ``tfspeech-*`` use the default ``jit_compile=None`` (these fits are small: numpy passes);
 ``tfspeech-xla-*`` force the XLA passes (``jit_compile=True``). Peak RSS is the child's own high-water
 mark (``VmHWM`` of ``/proc/self/status``) at the end and right after imports and data
@@ -22,7 +25,7 @@ generation. (``getrusage`` ``ru_maxrss`` is not used: Linux carries the forking 
 peak across ``exec`` into it, and ``RUSAGE_CHILDREN`` is the largest of all children.)
 Prints a Markdown table.
 
-    python benchmarks/bench_hmm.py [--repeats 5] [--n-iter 10] [--scan]
+    python benchmarks/bench_hmm.py [--rounds 3] [--repeats 5] [--n-iter 10] [--scan]
 
 ``--scan`` adds the forward-pass comparison behind the design choice: the lane-packed
 sequential XLA loop against a parallel prefix product with ``tfp.math.scan_associative``.
@@ -207,10 +210,41 @@ def _conditions():
     return f"{cpu}, {os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}"
 
 
+def _row(scenario, implementation, runs):
+    """One Markdown row: medians over rounds; ratios per round against hmmlearn's rows."""
+    ours = runs[scenario, implementation]
+    median = statistics.median
+
+    def warm(result):
+        return median(result["times"])
+
+    def ratio(reference_name, key, with_range=False):
+        reference = runs.get((scenario, f"hmmlearn-{reference_name}"))
+        if reference is None:
+            return "–"
+        ratios = [(warm(theirs) / warm(mine)) if key == "times" else theirs[key] / mine[key]
+                  for theirs, mine in zip(reference, ours)]
+        text = f"{median(ratios):.2f}"
+        return text + (f" ({min(ratios):.2f}–{max(ratios):.2f})" if with_range and len(ratios) > 1 else "")
+
+    log = runs.get((scenario, "hmmlearn-log"))
+    final = ours[0]["log_likelihood"]
+    delta = f"{final - log[0]['log_likelihood']:+.2e}" if log else "–"
+    sequences, length = SCENARIOS[scenario]
+    return (f"| ({scenario}) {sequences}×{length} | {implementation} | {median(r['import'] for r in ours):.2f} "
+            f"| {median(r['first'] for r in ours):.3f} | {ratio('log', 'first', True)} "
+            f"| {ratio('scaling', 'first', True)} | {median(r['second'] for r in ours):.3f} "
+            f"| {ratio('log', 'second')} | {median(warm(r) for r in ours):.3f} "
+            f"| {median(median(r['cpu_times']) for r in ours):.3f} | {ratio('log', 'times')} "
+            f"| {ratio('scaling', 'times')} | {final:.4f} | {delta} "
+            f"| {median(r['peak_rss'] for r in ours):.0f} |")
+
+
 def main(argv=()):
     """Run every scenario and implementation; print the table (``argv``: command-line options)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed fits per implementation")
+    parser.add_argument("--repeats", type=int, default=5, help="warm fits per process")
+    parser.add_argument("--rounds", type=int, default=3, help="fresh processes per implementation")
     parser.add_argument("--n-iter", type=int, default=10, help="EM iterations per fit")
     parser.add_argument("--scenarios", default="ab", help="which of a (1x20000), b (100x1000)")
     parser.add_argument("--implementations", default=",".join(IMPLEMENTATIONS))
@@ -224,37 +258,23 @@ def main(argv=()):
     from tqdm import tqdm
 
     print(f"GaussianHMM diag EM, K = {N_STATES}, D = {N_FEATURES}, {args.n_iter} iterations, same init; "
-          f"first fit, a second estimator, then the median of {args.repeats} fits, each a new estimator "
-          f"in one fresh process per row. hmmlearn {version('hmmlearn')}, "
-          f"TensorFlow {_tensorflow_version()}. Start: {_conditions()}.\n")
+          f"first fit, a second estimator, then the median of {args.repeats} fits, each a new estimator, "
+          f"in a fresh process per implementation and round; medians over {args.rounds} rounds. "
+          f"hmmlearn {version('hmmlearn')}, TensorFlow {_tensorflow_version()}. Start: {_conditions()}.\n")
+    implementations = args.implementations.split(",")
+    runs = {}
+    jobs = [(round_, scenario, implementation) for round_ in range(args.rounds) for scenario in args.scenarios
+            for implementation in implementations]
+    for round_, scenario, implementation in tqdm(jobs, desc="processes", file=sys.stderr):
+        runs.setdefault((scenario, implementation), []).append(
+            run_in_subprocess(implementation, scenario, args.repeats, args.n_iter))
     print("| scenario | implementation | import s | first fit s | × vs log (first) | × vs scaling (first) "
           "| 2nd estimator s | × vs log (2nd) | warm s | CPU s | × vs log (warm) | × vs scaling (warm) "
           "| final log-likelihood | Δ vs hmmlearn | peak RSS MB |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    jobs = [(scenario, implementation) for scenario in args.scenarios
-            for implementation in args.implementations.split(",")]
-    results = {}
-    for scenario, implementation in tqdm(jobs, desc="fits", file=sys.stderr):
-        result = run_in_subprocess(implementation, scenario, args.repeats, args.n_iter)
-        results[scenario, implementation] = result
-        median = statistics.median(result["times"])
-        log, scaling = (results.get((scenario, f"hmmlearn-{name}")) for name in ("log", "scaling"))
-
-        def ratio(reference, key, ours):
-            if reference is None:
-                return "–"
-            theirs = statistics.median(reference[key]) if key == "times" else reference[key]
-            return f"{theirs / ours:.2f}"
-
-        delta = f"{result['log_likelihood'] - log['log_likelihood']:+.2e}" if log else "–"
-        sequences, length = SCENARIOS[scenario]
-        tqdm.write(f"| ({scenario}) {sequences}×{length} | {implementation} | {result['import']:.2f} "
-                   f"| {result['first']:.3f} | {ratio(log, 'first', result['first'])} "
-                   f"| {ratio(scaling, 'first', result['first'])} | {result['second']:.3f} "
-                   f"| {ratio(log, 'second', result['second'])} | {median:.3f} "
-                   f"| {statistics.median(result['cpu_times']):.3f} | {ratio(log, 'times', median)} "
-                   f"| {ratio(scaling, 'times', median)} | {result['log_likelihood']:.4f} | {delta} "
-                   f"| {result['peak_rss']:.0f} |", file=sys.stdout)
+    for scenario in args.scenarios:
+        for implementation in implementations:
+            print(_row(scenario, implementation, runs))
     print(f"\nEnd: {_conditions()}.")
     if args.scan:
         compare_scan(repeats=args.repeats)

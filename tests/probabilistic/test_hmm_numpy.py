@@ -109,3 +109,161 @@ def test_a_second_estimator_with_the_same_shapes_traces_nothing(jit_compile):
     assert _tracing_count() == before
     if jit_compile:
         assert before > 0  # the first estimator did trace (the count sees these functions)
+
+
+# ------------------------------------------------- the numpy pass against a plain recursion
+def _log_space_reference(startprob, transmat, log_b, lengths):
+    """The textbook log-space forward-backward, sequence by sequence and frame by frame:
+    ``(log-likelihood of each sequence, posteriors (N, K), start counts, transition counts)``."""
+    from scipy.special import logsumexp
+
+    with np.errstate(divide="ignore"):
+        log_start, log_transmat = np.log(startprob), np.log(transmat)
+    K = len(startprob)
+    log_likelihoods, posteriors = [], []
+    start_counts, log_pairs = np.zeros(K), np.full((K, K), -np.inf)
+    for first in np.cumsum(lengths) - lengths:
+        frames = log_b[first:first + lengths[len(log_likelihoods)]]
+        forward, backward = np.empty_like(frames), np.zeros_like(frames)
+        forward[0] = log_start + frames[0]
+        for t in range(1, len(frames)):
+            forward[t] = logsumexp(forward[t - 1][:, None] + log_transmat, axis=0) + frames[t]
+        for t in range(len(frames) - 2, -1, -1):
+            backward[t] = logsumexp(log_transmat + frames[t + 1] + backward[t + 1], axis=1)
+        total = logsumexp(forward[-1])
+        log_likelihoods.append(total)
+        posteriors.append(np.exp(forward + backward - total))
+        start_counts += posteriors[-1][0]
+        for t in range(len(frames) - 1):
+            log_pairs = np.logaddexp(log_pairs, forward[t][:, None] + log_transmat
+                                     + frames[t + 1] + backward[t + 1] - total)
+    return np.array(log_likelihoods), np.concatenate(posteriors), start_counts, np.exp(log_pairs)
+
+
+def _check_against_reference(startprob, transmat, log_b, lengths, piece, dtype, rtol):
+    layout = hmm_numpy.Layout(lengths, piece, n_states=len(startprob))
+    log_likelihood, posteriors, start_counts, transitions, ok = hmm_numpy.forward_backward(
+        startprob, transmat, layout.from_rows(log_b), layout, dtype)
+    per_sequence, ok_forward = hmm_numpy.sequence_log_likelihoods(
+        startprob, transmat, layout.from_rows(log_b), layout, dtype)
+    expected = _log_space_reference(startprob, transmat, log_b, np.asarray(lengths))
+    assert ok and ok_forward
+    assert posteriors.dtype == transitions.dtype == dtype  # float32 stays float32
+    scale = np.abs(expected[0]).sum() + 1
+    assert abs(log_likelihood - expected[0].sum()) <= rtol * scale
+    np.testing.assert_allclose(per_sequence, expected[0], rtol=rtol, atol=rtol * scale / len(lengths))
+    np.testing.assert_allclose(layout.to_rows(posteriors), expected[1], atol=100 * rtol)
+    np.testing.assert_allclose(start_counts, expected[2], atol=100 * rtol)
+    np.testing.assert_allclose(transitions, expected[3], atol=100 * rtol * max(1, sum(lengths) / 100))
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-11), (np.float32, 2e-6)])
+@pytest.mark.parametrize("lengths,piece", [([1], None), ([7], 1), ([50], 7), ([40, 40], 8), ([1, 17, 5, 30, 2, 9], 3),
+                                           ([300, 1, 299], None), ([1000], 32)])
+def test_pieces_equal_the_plain_recursion(lengths, piece, dtype, rtol):
+    """Every piece length (1 frame, exact multiples, a short padded last piece, sequences of one
+    frame among long ones) gives the frame-by-frame log-space recursion's results."""
+    K = 4
+    rng = np.random.default_rng(len(lengths) + sum(lengths))
+    startprob, transmat = rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), K)
+    log_b = rng.normal(size=(sum(lengths), K)) * 4
+    _check_against_reference(startprob, transmat, log_b, lengths, piece, dtype, rtol)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(1, 40), min_size=1, max_size=4), piece=st.integers(1, 12) | st.none(),
+       n_states=st.integers(1, 4), scale=st.floats(0.1, 30), seed=st.integers(0, 2 ** 16),
+       sparse=st.booleans())
+def test_pieces_equal_the_plain_recursion_on_random_chains(lengths, piece, n_states, scale, seed, sparse):
+    """Random chains (some with zero transitions and start probabilities), emissions over a wide
+    range of scales, any piece length: the chunked pass is the plain recursion (float64)."""
+    rng = np.random.default_rng(seed)
+    startprob, transmat = rng.dirichlet(np.ones(n_states)), rng.dirichlet(np.ones(n_states), n_states)
+    if sparse and n_states > 1:
+        transmat = transmat * (rng.random((n_states, n_states)) < 0.7) + np.eye(n_states) * 0.1
+        transmat /= transmat.sum(axis=1, keepdims=True)
+        startprob = np.eye(n_states)[0]
+    log_b = rng.normal(size=(sum(lengths), n_states)) * scale
+    _check_against_reference(startprob, transmat, log_b, lengths, piece, np.float64, 1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_long_sequences_do_not_underflow(dtype):
+    """20,000 frames whose unscaled probabilities would underflow ≈ 3,000 times over (log L
+    ≈ −2e6), in both dtypes, against the log-space pass of hmm_inference (exact)."""
+    K, lengths = 5, [20_000, 1, 3_000]
+    rng = np.random.default_rng(7)
+    startprob, transmat = rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), K)
+    log_b = (rng.normal(size=(sum(lengths), K)) * 20 - 100).astype(dtype)
+    packing = hmm_inference.pack_lanes(lengths)
+    padded = np.zeros((packing.n_frames_padded, K), dtype)
+    padded[:len(log_b)] = log_b
+    expected = hmm_inference._log_forward_backward(
+        tf.math.log(tf.constant(startprob, tf.float64)), tf.math.log(tf.constant(transmat, tf.float64)),
+        tf.constant(padded, tf.float64), packing.frame_index, packing.start, packing.valid, packing.position)
+    layout = hmm_numpy.Layout(lengths, n_states=K)
+    assert layout.grid.shape[0] > 1  # several pieces per long sequence: the transfer matrices run
+    log_likelihood, posteriors, start_counts, transitions, ok = hmm_numpy.forward_backward(
+        startprob, transmat, layout.from_rows(log_b), layout, dtype)
+    assert ok
+    assert log_likelihood < -1.5e6
+    rtol = 1e-12 if dtype == np.float64 else 1e-7
+    assert log_likelihood == pytest.approx(float(expected[0]), rel=rtol)
+    atol = 1e-9 if dtype == np.float64 else 2e-4
+    np.testing.assert_allclose(layout.to_rows(posteriors), expected[1].numpy()[:len(log_b)], atol=atol)
+    np.testing.assert_allclose(transitions, expected[3].numpy(), rtol=100 * rtol, atol=atol * 100)
+
+
+def test_unreachable_frames_are_reported_not_returned():
+    """A frame that no reachable state can emit makes the pass say so (the estimator then runs
+    the log-space pass), with no numpy warning."""
+    startprob, transmat = np.array([1.0, 0.0]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    log_b = np.zeros((300, 2))
+    log_b[150, 0] = -np.inf  # state 0 cannot emit frame 150, and state 1 is never reached
+    for piece in (None, 16):
+        layout = hmm_numpy.Layout([300], piece)
+        with np.errstate(all="raise"):
+            assert not hmm_numpy.forward_backward(startprob, transmat, layout.from_rows(log_b), layout)[-1]
+            assert not hmm_numpy.sequence_log_likelihoods(startprob, transmat, layout.from_rows(log_b), layout)[-1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(lengths=st.lists(st.integers(1, 30), min_size=1, max_size=5), piece=st.integers(1, 10) | st.none())
+def test_layout_places_every_frame_once(lengths, piece):
+    layout = hmm_numpy.Layout(lengths, piece)
+    rows = np.arange(sum(lengths) * 2, dtype=np.float64).reshape(-1, 2) + 1
+    slots = layout.from_rows(rows)
+    assert slots.shape == (layout.length, 2, layout.n_pieces)
+    np.testing.assert_array_equal(layout.to_rows(slots), rows)
+    assert np.count_nonzero(slots) == rows.size  # padding slots are zero
+    assert layout.first.sum() == len(lengths)
+
+
+def test_piece_length_follows_the_cost_model():
+    assert hmm_numpy.piece_length([1000] * 100) == 1000  # many short sequences: one piece each
+    assert hmm_numpy.piece_length([5]) == 5
+    long = hmm_numpy.piece_length([20_000])
+    assert 40 <= long <= 400  # ≈ √T: both the steps within and between pieces stay few
+
+
+def test_diagonal_design_gives_the_gaussian_log_densities_and_statistics():
+    from tfspeech.probabilistic import gaussian
+
+    rng = np.random.default_rng(5)
+    lengths, D = [13, 40, 2], 3
+    X = rng.normal(size=(sum(lengths), D)) * 3
+    means, variances = rng.normal(size=(K, D)), rng.uniform(0.5, 2, (K, D))
+    layout = hmm_numpy.Layout(lengths, 8)
+    design = hmm_numpy.diagonal_design(X, layout)
+    expected = gaussian.log_prob(tf.constant(X), tf.constant(means), tf.constant(variances), "diag").numpy()
+    np.testing.assert_allclose(layout.to_rows(hmm_numpy.diagonal_gaussian_log_prob(design, means, variances)),
+                               expected, rtol=1e-12, atol=1e-10)
+    posteriors = rng.dirichlet(np.ones(K), len(X))
+    nk, first, second = hmm_numpy.diagonal_statistics(design, layout.from_rows(posteriors), means)
+    np.testing.assert_allclose(nk, posteriors.sum(axis=0))
+    np.testing.assert_allclose(first, np.einsum("nk,nkd->kd", posteriors, X[:, None] - means))
+    np.testing.assert_allclose(second, np.einsum("nk,nkd->kd", posteriors, (X[:, None] - means) ** 2))

@@ -44,9 +44,10 @@ _log = logging.getLogger(__name__)
 DECODER_ALGORITHMS = ("viterbi", "map")
 
 #: ``jit_compile=None`` compiles a pass with XLA when ``passes × frames × K²`` reaches this: an
-#: XLA compilation costs ≈ 1–3 s once per shape signature and saves ≈ 2e-8 s per unit of this
-#: work against the numpy pass (measured on 2 CPU cores, K = 8, D = 4; benchmarks/README.md).
-XLA_MIN_WORK = 1e8
+#: XLA compilation costs ≈ 1–3 s once per shape signature; against the numpy pass it saves
+#: nothing at K = 8 and ≈ 1.5e-9 (float64) to 3e-9 s (float32) per unit of this work at K = 32
+#: (measured on 2 busy CPU cores, D = 4, 20,000 frames; benchmarks/README.md).
+XLA_MIN_WORK = 1e9
 _COMPILED = set()  # shape signatures that already have XLA executables in this process
 
 

@@ -192,6 +192,8 @@ def forward_backward(startprob, transmat, log_frameprob, layout, dtype=np.float6
     gamma = np.multiply(alpha, beta, out=beta)
     for slots in (gamma, weights):
         slots[layout.padding[0], :, layout.padding[1]] = 0
+    if dtype != np.float64:  # float32 products of two small numbers underflow, ≈ 100x slower on
+        alpha, weights = alpha.astype(np.float64), weights.astype(np.float64)  # x86: 5x the sum
     pairs = np.matmul(alpha[:-1], weights[1:].transpose(0, 2, 1)).sum(axis=0)
     continues = np.flatnonzero(layout.continues)
     if len(continues):  # from the last frame of a piece to the first of the next
@@ -199,7 +201,7 @@ def forward_backward(startprob, transmat, log_frameprob, layout, dtype=np.float6
     start_counts = gamma[0][:, layout.first].sum(axis=1)
     ok = ok and bool(np.isfinite(pairs).all()) and bool(np.isfinite(start_counts).all())  # β̂ overflowed?
     log_likelihood = float(np.log(norms, dtype=np.float64).sum() + shift.sum())
-    return log_likelihood, gamma, start_counts, A * pairs, ok
+    return log_likelihood, gamma, start_counts, (A * pairs).astype(dtype), ok
 
 
 @single_blas_thread
