@@ -120,6 +120,15 @@ class AttentionTTS(keras.Model):
         """(batch, text) ids → memory (batch, text, memory_size)."""
         raise NotImplementedError
 
+    def encode(self, inputs, text_mask, training=None):
+        """The memory the attention reads in training (``call``): the encoded ``inputs["text"]``;
+        a subclass may condition it on other inputs (e.g. a style)."""
+        return self.encode_text(inputs["text"], text_mask, training=training)
+
+    def inference_memory(self, text, text_mask):
+        """The memory free-running decoding reads (``infer`` and the exported graphs)."""
+        return self.encode_text(text, text_mask, training=False)
+
     def rnn_state_sizes(self) -> dict[str, int]:
         """Decoder RNN state entries (besides ``context`` and the attention's): name → size."""
         raise NotImplementedError
@@ -211,7 +220,7 @@ class AttentionTTS(keras.Model):
     def call(self, inputs, training=None):
         text, mels = inputs["text"], inputs["mels"]
         text_mask = tf.not_equal(text, PAD_ID)
-        memory = self.encode_text(text, text_mask, training=training)
+        memory = self.encode(inputs, text_mask, training=training)
         keys = self.attention.process_memory(memory)
         r = self.reduction_factor
         tf.debugging.assert_equal(tf.shape(mels)[1] % r, 0,
@@ -301,14 +310,15 @@ class AttentionTTS(keras.Model):
         if max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         if self._infer_function is None:
-            self._infer_function = tf.function(self.synthesize_graph, input_signature=[
+            self._infer_function = tf.function(lambda text, frames: self.synthesize_graph(text, frames), input_signature=[
                 tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32)])
         return self._infer_function(tf.cast(text, tf.int32), tf.constant(max_frames, tf.int32))
 
-    def synthesize_graph(self, text, max_frames):
-        """The whole-utterance graph behind ``infer`` and the ``synthesize`` signature."""
+    def synthesize_graph(self, text, max_frames, memory=None):
+        """The whole-utterance graph behind ``infer`` and the ``synthesize`` signature
+        (``memory``: default ``inference_memory``)."""
         text_mask = tf.not_equal(text, PAD_ID)
-        memory = self.encode_text(text, text_mask, training=False)
+        memory = self.inference_memory(text, text_mask) if memory is None else memory
         keys = self.attention.process_memory(memory)
         r, n_mels = self.reduction_factor, self.n_mels
         batch = tf.shape(text)[0]
@@ -340,10 +350,11 @@ class AttentionTTS(keras.Model):
             "stop_probabilities": tf.transpose(stops[:steps]),
         }
 
-    def encode_graph(self, text):
-        """Ids → ``{"memory", "keys", "text_mask" (float 0/1), initial state entries}`` for ``step``."""
+    def encode_graph(self, text, memory=None):
+        """Ids → ``{"memory", "keys", "text_mask" (float 0/1), initial state entries}`` for ``step``
+        (``memory``: default ``inference_memory``)."""
         text_mask = tf.not_equal(text, PAD_ID)
-        memory = self.encode_text(text, text_mask, training=False)
+        memory = self.inference_memory(text, text_mask) if memory is None else memory
         return {"memory": memory, "keys": self.attention.process_memory(memory),
                 "text_mask": tf.cast(text_mask, tf.float32), **self.initial_state(memory)}
 
@@ -381,7 +392,7 @@ class AttentionTTS(keras.Model):
         return {
             "synthesize": tf.function(lambda text: self.synthesize_graph(text, tf.constant(self.max_frames)),
                                       input_signature=[text]),
-            "encode": tf.function(self.encode_graph, input_signature=[text]),
+            "encode": tf.function(lambda text: self.encode_graph(text), input_signature=[text]),
             "step": tf.function(step, input_signature=step_specs),
             "postprocess": tf.function(postprocess, input_signature=[
                 tf.TensorSpec([None, None, self.n_mels], tf.float32, name="mels"),
