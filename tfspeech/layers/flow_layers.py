@@ -18,6 +18,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from tfspeech.losses.replicas import replica_sum
+
 tfb = tfp.bijectors
 
 
@@ -218,10 +220,14 @@ class ActNorm(keras.layers.Layer):
         return tfb.Chain([affine, _InitializeOnForward(self._initialize)], name=f"{self.name}_initializing")
 
     def _initialize(self, x):
+        # statistics of the global batch under tf.distribute (outside the cond: replicas
+        # synchronize in every step alike), so every replica initializes alike
+        axes = list(range(len(x.shape) - 1))
+        count = replica_sum(tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype))
+        mean = replica_sum(tf.reduce_sum(x, axis=axes)) / count
+        log_std = 0.5 * tf.math.log(replica_sum(tf.reduce_sum(tf.square(x - mean), axis=axes)) / count + 1e-6)
+
         def assign():
-            axes = list(range(len(x.shape) - 1))
-            mean = tf.reduce_mean(x, axis=axes)
-            log_std = 0.5 * tf.math.log(tf.math.reduce_variance(x, axis=axes) + 1e-6)
             return tf.group(
                 self.log_scale.value.assign(-log_std),
                 self.shift.value.assign(-mean * tf.exp(-log_std)),

@@ -26,6 +26,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfspeech.losses.replicas import from_first_replica, replica_sum
+
 
 @keras.saving.register_keras_serializable(package="tfspeech")
 class VectorQuantizer(keras.layers.Layer):
@@ -126,7 +128,9 @@ class VectorQuantizer(keras.layers.Layer):
 
         flat_z = tf.stop_gradient(tf.reshape(z_e, [-1, self.code_dim]))
         one_hot = tf.one_hot(tf.reshape(codes, [-1]), self.num_codes, dtype=z_e.dtype)
-        frequencies = tf.reduce_mean(one_hot, axis=0)
+        # over the global batch under tf.distribute, so every replica updates the codebook alike
+        frequencies = replica_sum(tf.reduce_sum(one_hot, axis=0))
+        frequencies /= tf.reduce_sum(frequencies)
         perplexity = tf.exp(-tf.reduce_sum(frequencies * tf.math.log(frequencies + 1e-10)))
         if training:
             if self.uses_ema:
@@ -142,8 +146,8 @@ class VectorQuantizer(keras.layers.Layer):
 
     def _ema_update(self, flat_z, one_hot):
         decay = self.ema_decay
-        counts = decay * self.ema_counts + (1.0 - decay) * tf.reduce_sum(one_hot, axis=0)
-        sums = decay * self.ema_sums + (1.0 - decay) * tf.matmul(one_hot, flat_z, transpose_a=True)
+        counts = decay * self.ema_counts + (1.0 - decay) * replica_sum(tf.reduce_sum(one_hot, axis=0))
+        sums = decay * self.ema_sums + (1.0 - decay) * replica_sum(tf.matmul(one_hot, flat_z, transpose_a=True))
         total = tf.reduce_sum(counts)
         smoothed = (counts + self.epsilon) / (total + self.num_codes * self.epsilon) * total
         self.ema_counts.assign(counts)
@@ -158,7 +162,7 @@ class VectorQuantizer(keras.layers.Layer):
         dead = usage < self.restart_below / self.num_codes
         picks = keras.random.randint([self.num_codes], 0, tf.shape(flat_z)[0], seed=self.seed_generator,
                                      dtype="int32")
-        replacements = tf.gather(flat_z, picks)
+        replacements = from_first_replica(tf.gather(flat_z, picks))
         self.codebook.assign(tf.where(dead[:, None], replacements, self.codebook))
         self.usage.assign(tf.where(dead, tf.fill([self.num_codes], 1.0 / self.num_codes), usage))
         if self.uses_ema:

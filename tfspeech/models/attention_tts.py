@@ -33,6 +33,7 @@ from tfspeech.audio.features import MelConfig
 from tfspeech.layers.attention import get_attention
 from tfspeech.layers.prenet import Prenet
 from tfspeech.losses.guided_attention import guided_attention_loss
+from tfspeech.losses.replicas import replica_share
 from tfspeech.text import TextEncoder
 
 PAD_ID = TextEncoder.pad_id
@@ -280,9 +281,7 @@ class AttentionTTS(keras.Model):
             self.loss_trackers[name].update_state(value)
         if self.losses:
             total += tf.add_n(self.losses)
-        # Keras sums the replicas' gradients under tf.distribute: each replica's loss is
-        # divided by their number (what Keras' own compiled losses do).
-        return total / tf.distribute.get_strategy().num_replicas_in_sync
+        return replica_share(total)
 
     def default_compile_args(self) -> dict:
         """``model.compile`` arguments for training and fine-tuning (the losses are built in)."""

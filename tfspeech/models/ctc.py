@@ -25,6 +25,7 @@ from tfspeech.audio.features import MelConfig, log_mel_spectrogram
 from tfspeech.text.alphabet import BLANK, NUM_CLASSES
 from tfspeech.layers.spec_augment import SpecAugment
 from tfspeech.losses.ctc import ctc_loss
+from tfspeech.losses.replicas import replica_share
 
 _VARIANCE_FLOOR = 1e-2  # log-mel variance floor: a silent band normalizes to 0, not to noise
 _RNN_TYPES = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
@@ -191,7 +192,7 @@ class CTCRecognizer(keras.Model):
             loss = tf.math.divide_no_nan(tf.reduce_sum(losses * weights), tf.reduce_sum(weights))
         if self.losses:
             loss += tf.add_n(self.losses)
-        return loss
+        return replica_share(loss)
 
     def default_compile_args(self) -> dict:
         """Adam with gradient clipping; no XLA (``tf.nn.ctc_loss`` has no XLA kernel)."""

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfspeech.audio import MelConfig, log_mel_spectrogram
+from tfspeech.losses.replicas import replica_share
 from tfspeech.probabilistic.hmm_keras import DiagonalGMMHMMDensity, GaussianHMMDensity
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -146,8 +147,8 @@ class DigitRecognizer(keras.Model):
         nll = -true_word / tf.cast(tf.shape(x)[1], y_pred.dtype)
         if sample_weight is not None:
             sample_weight = tf.cast(tf.reshape(sample_weight, [-1]), nll.dtype)
-            return tf.reduce_sum(nll * sample_weight) / tf.reduce_sum(sample_weight)
-        return tf.reduce_mean(nll)
+            return replica_share(tf.reduce_sum(nll * sample_weight) / tf.reduce_sum(sample_weight))
+        return replica_share(tf.reduce_mean(nll))
 
     def default_compile_args(self):
         """How ``tfspeech.zoo.load`` compiles it for fine-tuning."""

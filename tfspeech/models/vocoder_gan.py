@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfspeech.layers.discriminators import WaveformDiscriminators
 from tfspeech.losses.adversarial import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from tfspeech.losses.replicas import replica_share
 from tfspeech.losses.spectral import VocoderReconstructionLoss
 from tfspeech.models.istft_vocoder import ISTFTVocoder
 
@@ -110,24 +111,26 @@ class VocoderGAN(keras.Model):
                 with tf.GradientTape() as discriminator_tape:
                     d_loss = discriminator_loss(self.discriminators(audio),
                                                 self.discriminators(tf.stop_gradient(fake)))
+                    d_share = replica_share(d_loss)
                 variables = self.discriminators.trainable_variables
-                self.discriminator_optimizer.apply(discriminator_tape.gradient(d_loss, variables), variables)
+                self.discriminator_optimizer.apply(discriminator_tape.gradient(d_share, variables), variables)
             real_outputs = self.discriminators(audio)
             fake_outputs = self.discriminators(fake)
             adversarial = generator_adversarial_loss(fake_outputs)
             features = feature_matching_loss(real_outputs, fake_outputs)
-            reconstruction = tf.reduce_mean(self.reconstruction(audio, fake))
-            g_loss = (self.reconstruction_weight * reconstruction + self.feature_weight * features
-                      + self.adversarial_weight * adversarial)
+            # the loss's own call: Keras' Loss.__call__ already divides by the replicas
+            reconstruction = tf.reduce_mean(self.reconstruction.call(audio, fake))
+            g_share = replica_share(self.reconstruction_weight * reconstruction + self.feature_weight * features
+                                    + self.adversarial_weight * adversarial)
         variables = self.generator.trainable_variables
-        self.generator_optimizer.apply(generator_tape.gradient(g_loss, variables), variables)
+        self.generator_optimizer.apply(generator_tape.gradient(g_share, variables), variables)
         return self._record(loss=reconstruction, discriminator_loss=d_loss, adversarial_loss=adversarial,
                             feature_loss=features)
 
     def test_step(self, data):
         """The reconstruction loss on held-out crops (``val_loss``), comparable across stages."""
         mel, audio = data
-        return self._record(loss=tf.reduce_mean(self.reconstruction(audio, self.generator(mel))))
+        return self._record(loss=tf.reduce_mean(self.reconstruction.call(audio, self.generator(mel))))
 
     def _record(self, **values):
         for name, value in values.items():

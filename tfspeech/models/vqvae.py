@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from tfspeech.audio.features import MelConfig, log_mel_spectrogram
 from tfspeech.layers.vector_quantizer import VectorQuantizer
+from tfspeech.losses.replicas import replica_share
 
 _VARIANCE_FLOOR = 1e-2  # log-mel variance floor: a silent band normalizes to 0, not to noise
 
@@ -227,7 +228,8 @@ class VQVAE(keras.Model):
         inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             terms = self.loss_terms(inputs, training=True)
-        gradients = tape.gradient(terms["loss"], self.trainable_variables)
+            loss = replica_share(terms["loss"])
+        gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._track(terms)
 

@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from tfspeech.losses.replicas import replica_share
 from tfspeech.probabilistic import gaussian
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -735,8 +736,8 @@ class GaussianMixtureDensity(keras.Model):
         nll = -y_pred
         if sample_weight is not None:
             sample_weight = tf.cast(tf.reshape(sample_weight, [-1]), nll.dtype)
-            return tf.reduce_sum(nll * sample_weight) / tf.reduce_sum(sample_weight)
-        return tf.reduce_mean(nll)
+            return replica_share(tf.reduce_sum(nll * sample_weight) / tf.reduce_sum(sample_weight))
+        return replica_share(tf.reduce_mean(nll))
 
     def default_compile_args(self):
         """How ``tfspeech.zoo.load`` compiles it for fine-tuning."""

@@ -37,6 +37,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from tfspeech.losses.replicas import replica_share
 from tfspeech.probabilistic.checks import require
 
 tfd = tfp.distributions
@@ -224,7 +225,7 @@ class VariationalAutoencoder(keras.Model):
         else:
             weights = ops.cast(ops.reshape(sample_weight, ops.shape(negative_elbo)), negative_elbo.dtype)
             loss = ops.sum(negative_elbo * weights) / ops.maximum(ops.sum(weights), 1e-12)
-        return loss + ops.sum(self.losses) if self.losses else loss
+        return replica_share(loss + ops.sum(self.losses) if self.losses else loss)
 
     # Encoding, decoding, sampling.
 

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfspeech.losses.replicas import replica_share
 from tfspeech.probabilistic.checks import require
 
 LIPSCHITZ_MODES = ("clip", "gradient_penalty")
@@ -207,16 +208,18 @@ class WassersteinGAN(keras.Model):
             fake = self.generator(self._noise(batch), training=True)
             with tf.GradientTape() as tape:
                 critic_loss, wasserstein, penalty = self._critic_terms(real, fake, training=True)
+                critic_share = replica_share(critic_loss)
             variables = self.critic.trainable_variables
-            self.critic_optimizer.apply(tape.gradient(critic_loss, variables), variables)
+            self.critic_optimizer.apply(tape.gradient(critic_share, variables), variables)
             if self.lipschitz == "clip":
                 for variable in variables:
                     variable.assign(tf.clip_by_value(variable, -self.clip_value, self.clip_value))
         with tf.GradientTape() as tape:
             fake = self.generator(self._noise(batch), training=True)
             generator_loss = -tf.reduce_mean(self.critic_score(fake, training=True))
+            generator_share = replica_share(generator_loss)
         variables = self.generator.trainable_variables
-        self.generator_optimizer.apply(tape.gradient(generator_loss, variables), variables)
+        self.generator_optimizer.apply(tape.gradient(generator_share, variables), variables)
         return self._record(critic_loss, wasserstein, generator_loss, penalty)
 
     def test_step(self, data):

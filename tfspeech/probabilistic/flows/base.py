@@ -21,6 +21,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from tfspeech.losses.replicas import replica_share
+
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
@@ -107,7 +109,7 @@ class Flow(keras.Model):
         else:
             weights = ops.cast(ops.reshape(sample_weight, ops.shape(nll)), nll.dtype)
             loss = ops.sum(nll * weights) / ops.maximum(ops.sum(weights), 1e-12)
-        return loss + ops.sum(self.losses) if self.losses else loss
+        return replica_share(loss + ops.sum(self.losses) if self.losses else loss)
 
     def default_compile_args(self) -> dict:
         """Adam at 1e-3, the loss being the model's own negative log-likelihood."""
