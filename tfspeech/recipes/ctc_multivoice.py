@@ -13,8 +13,10 @@ unseen voice on unseen sentences. The LibriVox clips of Debian's ``pocketsphinx-
 
 Training: ``model.fit`` on length-bucketed batches, SpecAugment, Adam with gradient
 clipping and halving on plateaus of the validation CER; resumable
-(``keras.callbacks.BackupAndRestore``), TensorBoard logs, best weights by validation CER.
+(``callbacks.AtomicBackupAndRestore``), TensorBoard logs, best weights by validation CER.
 Everything the run writes lives under ``<cache>/runs/ctc-multivoice`` (``--work-dir``).
+``--strategy`` distributes it (``tfspeech.recipes.strategy``): the chief keeps the work folder,
+validates, evaluates and saves; another worker only its backup, ``backup.worker-<i>``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfspeech.recipes.callbacks import TrainingClock
+from tfspeech.recipes.callbacks import AtomicBackupAndRestore, TrainingClock
+from tfspeech.recipes.strategy import add_strategy_option, is_chief, make_strategy, worker_path
 
 PRESET_NAME = "ctc-multivoice"
 TRAIN_VOICES = (
@@ -164,12 +167,14 @@ class ValidationCER(keras.callbacks.Callback):
         print(f"\nepoch {epoch + 1}: validation CER {figures['cer']:.4f} WER {figures['wer']:.4f}", flush=True)
 
 
-def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool) -> None:
+def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool,
+          strategy: tf.distribute.Strategy) -> None:
     from tfspeech.data.pipeline import ctc_dataset, load_examples
     from tfspeech.models.ctc import CTCRecognizer
 
     train_dirs, _ = build_corpora(progress)
-    model = CTCRecognizer(**MODEL_CONFIG)
+    with strategy.scope():
+        model = CTCRecognizer(**MODEL_CONFIG)
     stride = model.time_stride
     training = load_examples(train_dirs, "train", time_stride=stride, progress=progress)
     validation = load_examples(train_dirs, "validation", time_stride=stride, progress=progress)
@@ -179,25 +184,30 @@ def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool
     validation_set = ctc_dataset(validation, frames_per_batch=FRAMES_PER_BATCH, shuffle=False)
 
     keras.utils.set_random_seed(SEED)
-    model.build()
-    model.compile(**model.default_compile_args())
+    with strategy.scope():
+        model.build()
+        model.compile(**model.default_compile_args())
     work_dir.mkdir(parents=True, exist_ok=True)
+    # every worker validates and schedules alike; the chief alone writes the work folder's files
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(work_dir / "backup")),
+        AtomicBackupAndRestore(str(worker_path(work_dir / "backup", strategy))),
         ValidationCER(validation),
-        keras.callbacks.ModelCheckpoint(str(work_dir / "best.weights.h5"), monitor="val_cer", mode="min",
-                                        save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=_best_val_cer(work_dir)),
         keras.callbacks.ReduceLROnPlateau(monitor="val_cer", mode="min", factor=0.5, patience=2, min_lr=5e-5),
-        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
-        TrainingClock(work_dir / "timing.json", max_minutes, TRAIN_COMMAND),
     ]
-    if importlib.util.find_spec("tensorboard") is not None:
-        callbacks.insert(-1, keras.callbacks.TensorBoard(str(work_dir / "tensorboard")))
-    else:
-        print("tensorboard is not installed (pip install tensorboard): training without TensorBoard logs")
+    if is_chief(strategy):
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(str(work_dir / "best.weights.h5"), monitor="val_cer", mode="min",
+                                            save_best_only=True, save_weights_only=True,
+                                            initial_value_threshold=_best_val_cer(work_dir)),
+            keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
+            TrainingClock(work_dir / "timing.json", max_minutes, TRAIN_COMMAND),
+        ]
+        if importlib.util.find_spec("tensorboard") is not None:
+            callbacks.insert(-1, keras.callbacks.TensorBoard(str(work_dir / "tensorboard")))
+        else:
+            print("tensorboard is not installed (pip install tensorboard): training without TensorBoard logs")
     model.fit(dataset, validation_data=validation_set, epochs=epochs, callbacks=callbacks,
-              verbose=1 if progress else 2)
+              verbose=1 if progress and is_chief(strategy) else 2)
 
 
 def evaluate(model, train_dirs, held_out_dir, work_dir: Path, progress: bool = True) -> dict:
@@ -465,16 +475,21 @@ def main(argv=None) -> int:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="checkpoints and logs (default <cache>/runs/ctc-multivoice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for log files)")
+    add_strategy_option(parser)
     args = parser.parse_args(argv)
+    if args.max_minutes is not None and args.strategy == "multi-worker":
+        parser.error("--max-minutes stops each worker by its own clock, so workers would stop at different "
+                     "epochs; with --strategy multi-worker use --epochs")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from tfspeech.data.corpus import default_cache_dir
 
     work_dir = args.work_dir or default_cache_dir() / "runs" / PRESET_NAME
     progress = not args.no_progress
+    strategy = make_strategy(args.strategy)
     if not args.evaluate_only:
-        train(work_dir, args.epochs, args.max_minutes, progress)
-    if not args.no_save:
+        train(work_dir, args.epochs, args.max_minutes, progress, strategy)
+    if not args.no_save and is_chief(strategy):
         save(work_dir, progress)
     return 0
 

@@ -16,6 +16,9 @@ the scaling by 1/17), so the held-out figure in bits per dimension is::
     bits/dim = mean over images and DRAWS seeded noise draws of  -log p(u) / (64 ln 2)  +  log2(17)
 
 an upper bound on the discrete negative log-likelihood; a uniform model scores log2(17) = 4.087.
+
+``--strategy`` distributes the fit (``tfspeech.recipes.strategy``); the chief alone measures and
+saves the preset.
 """
 
 import argparse
@@ -28,6 +31,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
+
+from tfspeech.recipes.strategy import add_strategy_option, is_chief, make_strategy
 
 PRESET_NAME = "flow-digits"
 LEVELS = 17  # pixel values 0..16
@@ -73,16 +78,19 @@ def held_out_bits_per_dim(log_prob, pixels):
     return bits_per_dim([log_prob(dequantize(pixels, EVALUATION_SEED + k)) for k in range(DRAWS)])
 
 
-def train(zoo=ZOO, overwrite=False):
-    """Fits Glow with early stopping, measures it and the GMM reference, saves the preset."""
+def train(zoo=ZOO, overwrite=False, strategy="default"):
+    """Fits Glow with early stopping, measures it and the GMM reference, saves the preset;
+    returns ``(folder, metrics, gmm)``, or None on a worker that is not the chief."""
     from tfspeech import zoo as registry
     from tfspeech.probabilistic.flows import Glow
 
     started = time.perf_counter()
     train_pixels, validation_pixels, test_pixels, fingerprint = splits()
+    distribution = make_strategy(strategy)
     keras.utils.set_random_seed(TRAINING_SEED)
-    model = Glow(**MODEL_CONFIG)
-    model.compile(**model.default_compile_args())
+    with distribution.scope():
+        model = Glow(**MODEL_CONFIG)
+        model.compile(**model.default_compile_args())
     images = (
         tf.data.Dataset.from_tensor_slices(train_pixels.astype(np.float32))
         .shuffle(len(train_pixels), seed=TRAINING_SEED)
@@ -97,6 +105,8 @@ def train(zoo=ZOO, overwrite=False):
         callbacks=[stop, EpochProgress(MAX_EPOCHS)],
         verbose=0,
     )
+    if not is_chief(distribution):
+        return None
     seconds = time.perf_counter() - started
     best_epoch = int(np.argmin(history.history["val_loss"])) + 1
     metrics = measure(model, train_pixels, validation_pixels, test_pixels)
@@ -271,11 +281,12 @@ def main(argv=None):
     parser.add_argument("--evaluate", action="store_true", help="re-measure the saved preset instead of training")
     parser.add_argument("--zoo", type=Path, default=ZOO, help="zoo folder (default: the repository's zoo/)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing preset")
+    add_strategy_option(parser)
     args = parser.parse_args(argv)
     if args.evaluate:
         evaluate(args.zoo)
-    else:
-        folder, metrics, gmm = train(args.zoo, args.overwrite)
+    elif (result := train(args.zoo, args.overwrite, args.strategy)) is not None:
+        folder, metrics, gmm = result
         print(f"saved {folder}: held-out {metrics['held_out_bits_per_dim']:.3f} bits/dim "
               f"(GMM reference {gmm['bits_per_dim']:.3f}, uniform {np.log2(LEVELS):.3f})")
 

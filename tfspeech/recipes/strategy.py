@@ -55,6 +55,20 @@ def worker_path(path, strategy: tf.distribute.Strategy) -> Path:
     return path.with_name(f"{path.name}.worker-{strategy.cluster_resolver.task_id}")
 
 
+def check_same_progress(strategy: tf.distribute.Strategy, done: int) -> None:
+    """Raises unless every worker restored the same number of finished epochs: a kill that falls
+    between two workers' saves of one checkpoint leaves them one checkpoint apart, and workers
+    that resumed apart would wait for each other forever."""
+    if strategy.num_replicas_in_sync == 1:
+        return
+    mine = strategy.experimental_distribute_values_from_function(lambda context: tf.constant([done]))
+    everyone = sorted(set(strategy.gather(mine, axis=0).numpy().tolist()))
+    if len(everyone) > 1:
+        raise RuntimeError(f"the workers' checkpoints hold different numbers of finished epochs ({everyone}): a "
+                           "worker died while the checkpoints were being written; copy the chief's checkpoint "
+                           "to every worker (or the oldest one to all) and start them again")
+
+
 def _patch_keras_for_multi_worker() -> None:
     """Two fixes to Keras 3.15's TensorFlow trainer, without which ``fit`` fails under
     MultiWorkerMirroredStrategy (keras-team/keras#20585), installed once:

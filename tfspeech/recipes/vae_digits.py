@@ -17,6 +17,9 @@ The score-function twin has the preset's architecture, initial weights, data ord
 per image and number of epochs; only the encoder's gradient estimator differs (a
 leave-one-out baseline as control variate). The gradient variance of the estimators is
 measured at the preset's trained weights on a fixed held-out batch.
+
+``--strategy`` distributes both fits (``tfspeech.recipes.strategy``); the chief alone measures
+and saves the preset.
 """
 
 import argparse
@@ -30,6 +33,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tqdm.auto import tqdm
+
+from tfspeech.recipes.strategy import add_strategy_option, is_chief, make_strategy
 
 PRESET_NAME = "vae-digits"
 LEVELS = 17  # pixel values 0..16
@@ -137,18 +142,23 @@ def gradient_variance(model, pixels) -> list[dict]:
     return rows
 
 
-def train(zoo=ZOO, overwrite=False):
+def train(zoo=ZOO, overwrite=False, strategy="default"):
     """Fits the VAE and its score-function twin, measures both, saves the preset; returns
-    ``(folder, metrics, score_function_metrics, variance_rows)``."""
+    ``(folder, metrics, score_function_metrics, variance_rows)``, or None on a worker that is
+    not the chief."""
     from tfspeech import zoo as registry
 
     started = time.perf_counter()
     train_pixels, validation_pixels, test_pixels, fingerprint = splits()
-    model, history = fit(train_pixels, validation_pixels, "reparameterization", MAX_EPOCHS, PATIENCE)
+    distribution = make_strategy(strategy)
+    model, history = fit(train_pixels, validation_pixels, "reparameterization", MAX_EPOCHS, PATIENCE, distribution)
     epochs_run = len(history.history["loss"])
     seconds = time.perf_counter() - started
-    twin, twin_history = fit(train_pixels, validation_pixels, "score_function", epochs_run, epochs_run)
+    twin, twin_history = fit(train_pixels, validation_pixels, "score_function", epochs_run, epochs_run,
+                             distribution)
     twin_seconds = time.perf_counter() - started - seconds
+    if not is_chief(distribution):
+        return None
     metrics = measure(model, train_pixels, validation_pixels, test_pixels)
     twin_figures = figures(twin, test_pixels)
     variance = gradient_variance(model, test_pixels)
@@ -200,14 +210,16 @@ def train(zoo=ZOO, overwrite=False):
     return folder, metrics, twin_figures, variance
 
 
-def fit(train_pixels, validation_pixels, estimator, epochs, patience):
+def fit(train_pixels, validation_pixels, estimator, epochs, patience, strategy=None):
     """A fresh VAE (seeded: the same initial weights and batches for either estimator), fitted
-    with the best validation epoch kept; returns ``(model, history)``."""
+    with the best validation epoch kept (under ``strategy``, default: the current one); returns
+    ``(model, history)``."""
     from tfspeech.probabilistic.vae import VariationalAutoencoder
 
     keras.utils.set_random_seed(TRAINING_SEED)
-    model = VariationalAutoencoder(**MODEL_CONFIG, estimator=estimator)
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = VariationalAutoencoder(**MODEL_CONFIG, estimator=estimator)
+        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     batches = (
         tf.data.Dataset.from_tensor_slices(images(train_pixels))
         .shuffle(len(train_pixels), seed=TRAINING_SEED)
@@ -424,11 +436,12 @@ def main(argv=None):
     parser.add_argument("--evaluate", action="store_true", help="re-measure the saved preset instead of training")
     parser.add_argument("--zoo", type=Path, default=ZOO, help="zoo folder (default: the repository's zoo/)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing preset")
+    add_strategy_option(parser)
     args = parser.parse_args(argv)
     if args.evaluate:
         evaluate(args.zoo)
-    else:
-        folder, metrics, twin, variance = train(args.zoo, args.overwrite)
+    elif (result := train(args.zoo, args.overwrite, args.strategy)) is not None:
+        folder, metrics, twin, variance = result
         print(
             f"saved {folder}: held-out ELBO {metrics['held_out_elbo_bits_per_dim']:.3f} bits/dim, "
             f"IWAE {metrics['held_out_iwae_bits_per_dim']:.3f} (score-function twin: ELBO "

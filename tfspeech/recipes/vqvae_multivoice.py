@@ -10,9 +10,11 @@ every sentence, split by sentence text (90/5/5), so each test sentence exists in
 voice and was never trained on (nor by ``ctc-multivoice``, whose corpora split the same way).
 
 Training: ``model.fit`` on random ``CROP_FRAMES``-frame crops of the training utterances;
-resumable (``keras.callbacks.BackupAndRestore``), best weights by validation reconstruction
-error. The speaker classifier (``tfspeech.models.speaker_classifier``) trains on crops of
-the same training utterances (real audio only).
+resumable (``callbacks.AtomicBackupAndRestore``), best weights by validation reconstruction
+error. ``--strategy`` distributes it (``tfspeech.recipes.strategy``): the chief keeps the work
+folder, evaluates and saves; another worker only its backup, ``backup.worker-<i>``. The speaker
+classifier (``tfspeech.models.speaker_classifier``), a small judge trained at evaluation on the
+chief alone, trains on crops of the same training utterances (real audio only).
 
 Evaluation on the test sentences: reconstruction error and codebook perplexity; every
 utterance converted to every other voice, rendered to audio with Griffin-Lim, then judged
@@ -37,7 +39,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfspeech.recipes.callbacks import TrainingClock
+from tfspeech.recipes.callbacks import AtomicBackupAndRestore, TrainingClock
+from tfspeech.recipes.strategy import add_strategy_option, is_chief, make_strategy, worker_path
 
 PRESET_NAME = "vqvae-multivoice"
 CLASSIFIER_NAME = "speaker-classifier"
@@ -144,10 +147,14 @@ def new_model():
     return model
 
 
-def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool) -> None:
+def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool,
+          strategy: tf.distribute.Strategy) -> None:
     corpus = build_parallel_corpus(progress)
     train_items, validation_items = utterances(corpus, "train"), utterances(corpus, "validation")
-    model = new_model()
+    keras.utils.set_random_seed(SEED)
+    with strategy.scope():
+        model = new_model()
+        model.compile(**model.default_compile_args())
     floor = float(np.log(model.mel_config.log_floor))
     train_mels = log_mels(corpus, train_items)
     speakers = [model.speaker_id(u.speaker) for u in train_items]
@@ -159,22 +166,25 @@ def train(work_dir: Path, epochs: int, max_minutes: float | None, progress: bool
     validation = {"log_mel": centre_crops(log_mels(corpus, validation_items), CROP_FRAMES, floor),
                   "speaker": np.array([model.speaker_id(u.speaker) for u in validation_items], np.int32)}
 
-    keras.utils.set_random_seed(SEED)
-    model.compile(**model.default_compile_args())
     work_dir.mkdir(parents=True, exist_ok=True)
+    # every worker schedules alike; the chief alone writes the work folder's files
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(work_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(work_dir / "best.weights.h5"), monitor="val_reconstruction",
-                                        mode="min", save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=_best(work_dir, "val_reconstruction")),
+        AtomicBackupAndRestore(str(worker_path(work_dir / "backup", strategy))),
         keras.callbacks.ReduceLROnPlateau(monitor="val_reconstruction", mode="min", factor=0.5, patience=2,
                                           min_lr=1e-4),
-        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
-        TrainingClock(work_dir / "timing.json", max_minutes, TRAIN_COMMAND),
     ]
+    if is_chief(strategy):
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(str(work_dir / "best.weights.h5"), monitor="val_reconstruction",
+                                            mode="min", save_best_only=True, save_weights_only=True,
+                                            initial_value_threshold=_best(work_dir, "val_reconstruction")),
+            keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
+            keras.callbacks.TensorBoard(str(work_dir / "tensorboard")),
+            TrainingClock(work_dir / "timing.json", max_minutes, TRAIN_COMMAND),
+        ]
     model.fit(dataset, validation_data=tf.data.Dataset.from_tensor_slices(validation).batch(32),
-              epochs=epochs, steps_per_epoch=STEPS_PER_EPOCH, callbacks=callbacks, verbose=1 if progress else 2)
+              epochs=epochs, steps_per_epoch=STEPS_PER_EPOCH, callbacks=callbacks,
+              verbose=1 if progress and is_chief(strategy) else 2)
 
 
 def _best(work_dir: Path, column: str) -> float | None:
@@ -623,10 +633,16 @@ def main(argv=None) -> int:
                         help="skip training: measure the best checkpoint and save the preset")
     parser.add_argument("--work-dir", type=Path, default=default_cache_dir() / "runs" / PRESET_NAME)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_strategy_option(parser)
     args = parser.parse_args(argv)
+    if args.max_minutes is not None and args.strategy == "multi-worker":
+        parser.error("--max-minutes stops each worker by its own clock, so workers would stop at different "
+                     "epochs; with --strategy multi-worker use --epochs")
+    strategy = make_strategy(args.strategy)
     if not args.evaluate_only:
-        train(args.work_dir, args.epochs, args.max_minutes, not args.quiet)
-    save(args.work_dir, not args.quiet)
+        train(args.work_dir, args.epochs, args.max_minutes, not args.quiet, strategy)
+    if is_chief(strategy):
+        save(args.work_dir, not args.quiet)
     return 0
 
 

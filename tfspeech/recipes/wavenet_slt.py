@@ -13,10 +13,14 @@ the same mels, with listening samples (WAV) and a spectrogram plot under
 
 The run folder survives a kill: ``checkpoint.keras`` (model and optimizer) and
 ``progress.json`` are replaced atomically after every ``--steps-per-epoch`` steps, and the same
-command resumes from them. Adam's rate is ``--learning-rate`` for the first 60% of the steps,
+command resumes from them, with the crops an unbroken run would have drawn next. Adam's rate is ``--learning-rate`` for the first 60% of the steps,
 then decays exponentially to a tenth of it at the last step. TensorBoard logs go to
-``<run-dir>/tensorboard``. ``--evaluate`` measures (and with ``--zoo`` saves) the latest
+``<run-dir>/tensorboard``, each epoch's loss to ``<run-dir>/history.csv``. ``--evaluate`` measures (and with ``--zoo`` saves) the latest
 checkpoint without training: a preview preset while the run is unfinished.
+
+``--strategy multi-worker`` trains on the machines of ``TF_CONFIG`` (``tfspeech.recipes.strategy``):
+the chief (worker 0) keeps the run folder and alone measures and saves; worker ``i`` keeps its
+own checkpoint in ``<run-dir>.worker-<i>`` and stops after training.
 """
 
 from __future__ import annotations
@@ -43,10 +47,12 @@ from tfspeech.models.wavenet import WaveNet
 from tfspeech.recipes import vocoder_evaluation
 from tfspeech.recipes.callbacks import AtomicCheckpoint, TqdmProgress, late_decay
 from tfspeech.recipes.run_folder import CHECKPOINT, PROGRESS, finished, needs_training, restore_run
+from tfspeech.recipes.strategy import add_strategy_option, check_same_progress, is_chief, make_strategy, worker_path
 
 PRESET_NAME = "wavenet-slt"
 VOICE = "festival:cmu_us_slt_arctic_hts"
 EVALUATION = "evaluation"  # <run-dir>/evaluation: figures, listening samples, plot
+HISTORY = "history.csv"  # <run-dir>/history.csv: each epoch's training loss
 
 # Model sizes. "preset": 2 stacks of 10 layers (receptive field 2,047 samples, 93 ms at
 # 22,050 Hz); "tiny": for tests and smoke runs.
@@ -77,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="Adam's rate for the first 60%% of the steps, decayed to a tenth at the end")
     parser.add_argument("--seed", type=int, default=0)
+    add_strategy_option(parser)
     parser.add_argument("--eval-utterances", type=int, default=16, help="held-out utterances measured and written")
     parser.add_argument("--eval-frames", type=int,
                         help="vocode only this many mel frames per held-out utterance (default: whole "
@@ -89,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Runs the recipe; returns the held-out metrics."""
+    """Runs the recipe; returns the held-out metrics (none on a worker that is not the chief)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("steps", "steps_per_epoch", "batch_size", "segment_frames", "eval_frames"):
@@ -97,18 +104,24 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     mel_config = MelConfig()
     corpus = args.corpus or build_corpus([VOICE], n=args.sentences, seed=args.seed)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
+    strategy = make_strategy(args.strategy)
+    state_dir = worker_path(args.run_dir, strategy)  # this worker's checkpoint and progress
+    state_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
 
-    model, done, train_seconds = _restore_or_build(args, mel_config)
+    with strategy.scope():
+        model, done, train_seconds = _restore_or_build(args, state_dir, mel_config)
+    check_same_progress(strategy, done)
     epochs = math.ceil(args.steps / args.steps_per_epoch)
-    if needs_training(args.run_dir, done, epochs, args.steps_per_epoch, args.evaluate):
+    if needs_training(state_dir, done, epochs, args.steps_per_epoch, args.evaluate):
         train = load_utterances(corpus, "train", mel_config, model.quantization_channels)
-        # A resumed run draws other crops than the first epochs did, reproducibly.
         dataset = vocoder_dataset(
             corpus, mel_config=mel_config, segment_frames=args.segment_frames, batch_size=args.batch_size,
-            seed=args.seed + 1000 * done, quantization_channels=model.quantization_channels, utterances=train,
-        )
+            seed=args.seed, quantization_channels=model.quantization_channels, utterances=train,
+        ).skip(done * args.steps_per_epoch)  # a resumed run goes on with the crops of an unbroken one
+        chief_only = [keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard"), update_freq=50),
+                      keras.callbacks.CSVLogger(str(args.run_dir / HISTORY), append=True),
+                      TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch)]
         model.fit(
             dataset,
             epochs=epochs,
@@ -119,12 +132,14 @@ def main(argv: list[str] | None = None) -> dict:
             callbacks=[
                 late_decay(args.learning_rate, total_steps=epochs * args.steps_per_epoch,
                            steps_per_epoch=args.steps_per_epoch),
-                AtomicCheckpoint(args.run_dir, args.steps_per_epoch, train_seconds, CHECKPOINT, PROGRESS),
-                keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard"), update_freq=50),
-                TqdmProgress(epochs * args.steps_per_epoch, done * args.steps_per_epoch),
+                AtomicCheckpoint(state_dir, args.steps_per_epoch, train_seconds, CHECKPOINT, PROGRESS),
+                *(chief_only if is_chief(strategy) else []),
             ],
         )
-        done, train_seconds = finished(args.run_dir)
+        done, train_seconds = finished(state_dir)
+    if not is_chief(strategy):
+        print(f"worker done: {done * args.steps_per_epoch} steps; the chief measures and saves", file=sys.stderr)
+        return {}
 
     held_out = load_utterances(corpus, "test", mel_config, model.quantization_channels)[: args.eval_utterances]
     # Whole utterances: the recognizer can be scored against their texts.
@@ -139,9 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
     return metrics
 
 
-def _restore_or_build(args, mel_config: MelConfig) -> tuple[WaveNet, int, float]:
+def _restore_or_build(args, state_dir: Path, mel_config: MelConfig) -> tuple[WaveNet, int, float]:
     """The checkpointed model, its finished epochs and training seconds, or a new compiled model."""
-    restored = restore_run(args.run_dir, args.steps_per_epoch)
+    restored = restore_run(state_dir, args.steps_per_epoch)
     if restored is not None:
         return restored
     model = WaveNet(**SIZES[args.size], mel_config=mel_config.to_dict())
