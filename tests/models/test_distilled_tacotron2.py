@@ -1,5 +1,5 @@
-"""DistilledTacotron2 on tiny models: the loss it adds, gradients into the student only, a frozen
-teacher through fit, teachers it refuses, and files that are a plain Tacotron 2's."""
+"""DistilledTacotron2 on tiny models: the loss it adds, gradients into the student only, teachers it
+refuses, files that are a plain Tacotron 2's; (slow) a frozen teacher through fit."""
 
 import keras
 import numpy as np
@@ -63,6 +63,7 @@ def test_gradients_reach_the_student_only(teacher):
         for i in attention)
 
 
+@pytest.mark.slow  # Keras traces the training step
 def test_fit_trains_the_student_and_leaves_the_teacher_as_it_was(teacher):
     student = _build(DistilledTacotron2, teacher=teacher, **STUDENT)
     student.compile(**student.default_compile_args())
