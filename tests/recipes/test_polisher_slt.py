@@ -98,3 +98,29 @@ def test_tiny_runs_resume_compare_and_save_a_preset(corpus, tmp_path):
     info = zoo.info(polisher_slt.PRESET_NAME, root=tmp_path / "zoo")
     assert "gv_ratio_mean_compared" in info["metrics"] and "--evaluate" not in info["training"]["command"]
     assert (tmp_path / "zoo" / polisher_slt.PRESET_NAME / "gv_ratios.png").is_file()
+
+
+def test_goals_and_card_report_each_polisher_against_the_unpolished_mels():
+    from tfspeech.models.spectrogram_polisher import SpectrogramPolisher
+
+    def system(gv, l1, cer):
+        return {"gv_ratio_mean": gv, "gv_ratios": [gv] * 80, "modulation_distance_db": 3.0, "dtw_mel_l1": l1,
+                "cer": cer}
+
+    before = system(0.8, 0.50, 0.160)
+    assert [ok for _, ok, _ in polisher_slt.goals(before, system(0.95, 0.505, 0.165))] == [True, True, True]
+    assert [ok for _, ok, _ in polisher_slt.goals(before, system(0.85, 0.52, 0.175))] == [False, False, False]
+    figures = {"systems": {"unpolished": before, "gan": system(0.95, 0.6, 0.16), "l1": system(0.85, 0.49, 0.16)},
+               "recording_cer": 0.14, "sentences": 32, "seconds": 90.0, "shipped": "gan", "tts": "tacotron2-slt",
+               "vocoder": "istft-vocoder-slt",
+               "rtf": {"gan": {"rtf": 0.02, "size_mb": 3.1, "max_abs_error": 1e-6, "bound": 1e-3}}}
+    training = {"finished": True, "steps": 10, "target_steps": 10, "command": "c", "batch_size": 2, "crop_frames": 16,
+                "learning_rate": "2e-4", "adversarial_weight": 0.01, "wall_time_s": 60.0, "hardware": "x"}
+    polisher = SpectrogramPolisher(channels=(4, 8))
+    polisher.build_from_preset()
+    text = polisher_slt.card(polisher, figures, {"corpus": "c", "inputs": "i",
+                                                                             "fingerprint": "f"}, training, "m")
+    assert "| U-Net + PatchGAN | 0.950 | +75% |" in text and "| U-Net, L1 only (λ = 0) | 0.850 | +25% |" in text
+    assert "DTW log-mel L1 within +2 % missed (+20.0%)" in text and "GV ratio halfway to 1 missed (+25% of the gap)" in text
+    metrics = polisher_slt.flat_metrics(figures)
+    assert metrics["gv_ratio_mean_polished"] == 0.95 and metrics["gv_ratio_mean_compared"] == 0.85

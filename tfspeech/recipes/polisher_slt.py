@@ -338,6 +338,17 @@ def flat_metrics(figures: dict) -> dict[str, float]:
     return metrics
 
 
+def goals(before: dict, after: dict) -> list[tuple[str, bool, str]]:
+    """``(goal, met, detail)`` of a polisher's figures against the unpolished ones: the GV ratio
+    at least halfway to 1, DTW log-mel L1 at most 2 % worse, CER at most 0.01 worse."""
+    closed = polisher_evaluation.gap_closed(before["gv_ratio_mean"], after["gv_ratio_mean"])
+    l1 = after["dtw_mel_l1"] / before["dtw_mel_l1"] - 1.0
+    cer = after["cer"] - before["cer"]
+    return [("GV ratio halfway to 1", closed >= 0.5, f"{closed:+.0%} of the gap"),
+            ("DTW log-mel L1 within +2 %", l1 <= 0.02, f"{l1:+.1%}"),
+            ("CER within +0.01", cer <= 0.01, f"{cer:+.3f}")]
+
+
 def card(polisher, figures: dict, data: dict, training: dict, command: str) -> str:
     """CARD.md of the preset."""
     systems = figures["systems"]
@@ -353,6 +364,9 @@ def card(polisher, figures: dict, data: dict, training: dict, command: str) -> s
         rows.append(f"| {LABELS[name]} | {s['gv_ratio_mean']:.3f} | {closed} | {s['modulation_distance_db']:.2f} | "
                     f"{s['dtw_mel_l1']:.3f} | {s['cer']:.3f} |")
     rows.append(f"| the recordings | 1 | — | 0 | 0 | {figures['recording_cer']:.3f} |")
+    verdicts = [f"- {LABELS[name]}: " + "; ".join(f"{goal} {'met' if ok else 'missed'} ({detail})"
+                                                  for goal, ok, detail in goals(before, s))
+                for name, s in systems.items() if name != polisher_evaluation.UNPOLISHED]
     rtf_rows = ["| polisher | TFLite size MB | max abs error vs Keras (bound) | RTF, one thread |",
                 "|---|---:|---:|---:|"]
     for name, r in figures["rtf"].items():
@@ -381,6 +395,10 @@ bands' temporal modulation spectra to the recordings'; DTW log-mel L1 to the rec
 `ctc-multivoice` (lower is better).
 
 {chr(10).join(rows)}
+
+The issue's goals, against the unpolished mels:
+
+{chr(10).join(verdicts)}
 
 ![GV ratio per mel band]({polisher_evaluation.GV_PLOT})
 
