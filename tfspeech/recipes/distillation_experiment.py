@@ -1,12 +1,14 @@
-"""The seed's attention-distillation experiment: the student with and without the teacher's
-alignments, several seeds, free-running attention and stopping after a few epochs.
+"""The seed's attention-distillation experiment: the student with and without distillation.
 
-    python -m tfspeech.recipes.distillation_experiment --out DIR --epoch-utterances 2000
+Every arm over several seeds, measured by free-running attention and stopping after a few epochs.
+
+    python -m tfspeech.recipes.distillation_experiment --out DIR   # seeds 0 1 2 × weights 1, 0 × epochs 1 2 4
 
 For each seed and each ``--weights`` value (and 0, no distillation), ``student_slt.train`` runs
-into ``DIR/w<weight>-seed<seed>`` up to each of ``--epochs`` in turn (resuming at the previous
-point: a point is the end of a run of that many epochs, whose learning rate decays over its
-last 40%); the same seed gives the same initial weights and batches in every arm. At each point
+into ``DIR/w<weight>-seed<seed>`` up to each of ``--epochs`` in turn, resuming at the previous
+point: a point is the end of a run of that many epochs, whose learning rate (set per epoch) is
+held for its first 60% and then decays (runs of 1 and 2 epochs never decay; the 4th epoch of a
+4-epoch run is at 0.42×). The same seed gives the same initial weights and batches in every arm. At each point
 the model synthesizes ``--subset`` test sentences free running (``model.infer``), measured by
 focus rate, diagonality and the share stopping within 1.2× the reference length
 (``tfspeech.tts_metrics``). Results go to ``DIR/results.json`` after every point (an interrupted
@@ -131,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="experiment folder (resumable)")
     parser.add_argument("--corpus", type=Path, help="a built corpus (default: every WordNet sentence for the "
                                                     "slt voice, cached)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(default: %(default)s)")
     parser.add_argument("--weights", type=float, nargs="+", default=[student_slt.DISTILL_WEIGHT],
                         help="distillation weights besides 0 (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 4], help="measuring points")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 4],
+                        help="measuring points, in epochs (default: %(default)s)")
     parser.add_argument("--epoch-utterances", type=int, metavar="N",
                         help="utterances per epoch (default: the whole train split)")
     parser.add_argument("--subset", type=int, default=32, help="test sentences measured (default: %(default)s)")
