@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distill-weight", type=float, default=DISTILL_WEIGHT,
                         help="weight of the attention-distillation loss; 0 trains without the teacher "
                              "(default: %(default)s)")
-    parser.add_argument("--teacher", default=TEACHER, help="the teacher's zoo preset (default: %(default)s)")
+    parser.add_argument("--teacher", default=TEACHER,
+                        help="the teacher's zoo preset; with --evaluate, the model compared with when the run "
+                             "had no teacher (default: %(default)s)")
     add_strategy_option(parser)
     parser.add_argument("--seed", type=int, default=0,
                         help="weights and data order; with --evaluate, the held-out draw (default: %(default)s)")
@@ -170,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--distill-weight and --finetune-steps must be 0 or more")
     out = args.out if args.out is not None else default_cache_dir() / "runs" / RECIPE.preset
     if args.evaluate:
-        folder = student_evaluation.evaluate_run(RECIPE, out, settings=read_settings(out), corpus_dir=args.corpus,
-                                                 zoo_root=args.zoo, subset=args.evaluate_subset, seed=args.seed,
+        folder = student_evaluation.evaluate_run(RECIPE, out, settings=read_settings(out), teacher=args.teacher,
+                                                 corpus_dir=args.corpus, zoo_root=args.zoo, subset=args.evaluate_subset, seed=args.seed,
                                                  finetune_steps=args.finetune_steps)
         print(f"preset written: {folder}")
         return 0
