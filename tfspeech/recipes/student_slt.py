@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out if args.out is not None else default_cache_dir() / "runs" / RECIPE.preset
     if args.evaluate:
         folder = student_evaluation.evaluate_run(RECIPE, out, settings=read_settings(out), teacher=args.teacher,
-                                                 corpus_dir=args.corpus, zoo_root=args.zoo, subset=args.evaluate_subset, seed=args.seed,
-                                                 finetune_steps=args.finetune_steps)
+                                                 corpus_dir=args.corpus, zoo_root=args.zoo, subset=args.evaluate_subset,
+                                                 seed=args.seed, finetune_steps=args.finetune_steps)
         print(f"preset written: {folder}")
         return 0
     corpus = args.corpus if args.corpus is not None else build_corpus([RECIPE.voice], n=None)
