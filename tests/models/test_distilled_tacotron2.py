@@ -1,5 +1,6 @@
-"""DistilledTacotron2 on tiny models: the loss it adds, gradients into the student only, teachers it
-refuses, files that are a plain Tacotron 2's; (slow) a frozen teacher through fit."""
+"""DistilledTacotron2 on tiny models: the loss it adds (also for a student of twice the teacher's r),
+gradients into the student only, teachers it refuses, files that are a plain Tacotron 2's; (slow) a
+frozen teacher through fit."""
 
 import keras
 import numpy as np
@@ -85,8 +86,22 @@ def test_the_teacher_does_not_change_the_initialization(teacher):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_student_of_twice_the_teachers_reduction_factor_learns_the_mean_of_two_teacher_steps(teacher):
+    student = _build(DistilledTacotron2, teacher=teacher, **{**STUDENT, "reduction_factor": 4})
+    plain = _build(Tacotron2, **{**STUDENT, "reduction_factor": 4})
+    plain.set_weights(student.get_weights())
+    x, y = tts_checks.batch(student)
+    y_pred = student(x, training=False)
+    taught = teacher(x, training=False)["alignments"].numpy()  # 4 steps of r = 2
+    target = (taught[:, 0::2] + taught[:, 1::2]) / 2  # 2 steps of r = 4
+    expected = float(plain.compute_loss(x, y, plain(x, training=False))) + float(
+        attention_distillation_loss(y_pred["alignments"], target, [5, 7], [2, 2]))
+    np.testing.assert_allclose(float(student.compute_loss(x, y, y_pred)), expected, rtol=1e-5)
+
+
 @pytest.mark.parametrize("change, named", [
     ({"reduction_factor": 1}, "reduction_factor"),
+    ({"reduction_factor": 3}, "multiple of the teacher's"),
     ({"symbols": "phonemes"}, "symbols"),
     ({"mel_config": {"n_mels": 8}}, "mel_config"),
 ])

@@ -3,8 +3,9 @@
 ``fit`` runs the teacher teacher-forced (``training=False``) on each batch and adds
 ``distillation_weight ×`` the cross-entropy of the student's alignments to the teacher's
 (``tfspeech.losses.attention_distillation``) to the student's own losses. Teacher and student
-must read the same symbols (so text positions match), the same mels and the same reduction
-factor (so decoder steps match): a teacher with another r is refused, not resampled.
+must read the same symbols (so text positions match) and the same mels. The student's reduction
+factor must be a multiple ``k`` of the teacher's: student step ``s`` covers teacher steps
+``k·s .. k·s + k - 1``, whose alignments are averaged into its target; other ratios are refused.
 
 The teacher is held as a function, not a tracked layer: the student's weights, checkpoints
 and ``.keras`` file are exactly a ``Tacotron2``'s of the same config, and a student loaded
@@ -41,7 +42,7 @@ class DistilledTacotron2(Tacotron2):
         self._teacher_alignments = None
         if teacher is not None and self.distillation_weight > 0:
             check_teacher(teacher, self)
-            self._teacher_alignments = _frozen_alignments(teacher)
+            self._teacher_alignments = _frozen_alignments(teacher, self.reduction_factor // teacher.reduction_factor)
             self.loss_trackers[DISTILLATION_LOSS] = keras.metrics.Mean(name=DISTILLATION_LOSS)
 
     @property
@@ -72,23 +73,27 @@ class DistilledTacotron2(Tacotron2):
 
 def check_teacher(teacher: AttentionTTS, student: AttentionTTS) -> None:
     """Raises ``ValueError`` unless ``teacher``'s alignments can be ``student``'s targets: same
-    symbol set and ids, same mel config, same reduction factor."""
+    symbol set and ids, same mel config, the student's reduction factor a multiple of the teacher's."""
     mismatches = [
         f"{what}: teacher {mine!r}, student {theirs!r}" for what, mine, theirs in (
             ("symbols", teacher.symbols, student.symbols),
             ("vocab_size", teacher.vocab_size, student.vocab_size),
-            ("mel_config", teacher.mel_config.to_dict(), student.mel_config.to_dict()),
-            ("reduction_factor", teacher.reduction_factor, student.reduction_factor))
+            ("mel_config", teacher.mel_config.to_dict(), student.mel_config.to_dict()))
         if mine != theirs]
+    if student.reduction_factor % teacher.reduction_factor:
+        mismatches.append(f"reduction_factor: teacher {teacher.reduction_factor!r}, student "
+                          f"{student.reduction_factor!r} (the student's must be a multiple of the teacher's)")
     if mismatches:
-        raise ValueError("the teacher's alignments cannot be the student's targets (its text positions and "
-                         "decoder steps must be the student's; another reduction factor is not resampled): "
-                         + "; ".join(mismatches))
+        raise ValueError("the teacher's alignments cannot be the student's targets (text positions must be "
+                         "the same, a student step whole teacher steps): " + "; ".join(mismatches))
 
 
-def _frozen_alignments(teacher: AttentionTTS):
-    """inputs → the teacher's teacher-forced alignments (batch, steps, text), without gradient."""
+def _frozen_alignments(teacher: AttentionTTS, steps_per_step: int):
+    """inputs → the teacher's teacher-forced alignments on the student's decoder steps (batch,
+    steps, text): the mean of each ``steps_per_step`` consecutive teacher steps; no gradient."""
     def alignments(inputs):
         teacher_inputs = {key: inputs[key] for key in ("text", "mels", "mel_lengths")}
-        return tf.stop_gradient(teacher(teacher_inputs, training=False)["alignments"])
+        taught = tf.stop_gradient(teacher(teacher_inputs, training=False)["alignments"])
+        shape = tf.shape(taught)
+        return tf.reduce_mean(tf.reshape(taught, [shape[0], -1, steps_per_step, shape[2]]), axis=2)
     return alignments
