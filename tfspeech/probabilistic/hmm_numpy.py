@@ -235,24 +235,26 @@ def _piece_messages(startprob, transmat, frame_prob, layout, dtype, backward=Tru
     transfer = np.concatenate([transfer.transpose(2, 1, 0), np.eye(K, dtype=A.dtype)[np.newaxis]])[layout.grid]
     ones = np.ones(K, A.dtype)
     sums = np.ones((2, n_pieces, n_sequences))
-    forward = np.empty((n_pieces, n_sequences, K), A.dtype)
-    message = np.repeat(startprob[np.newaxis], n_sequences, axis=0)
-    for j in range(n_pieces):
-        forward[j] = message
-        message = np.matmul(message[:, np.newaxis], transfer[j])[:, 0]
-        message /= np.matmul(message, ones, out=sums[0, j])[:, np.newaxis]
+    # messages[j]: (S, 1, K) row vectors (forward) or (S, K, 1) columns (backward), written in place
+    forward = np.empty((n_pieces, n_sequences, 1, K), A.dtype)
+    forward[0] = startprob
+    for j in range(n_pieces - 1):
+        following = forward[j + 1]
+        np.matmul(forward[j], transfer[j], out=following)
+        np.matmul(following, ones, out=sums[0, j + 1, :, np.newaxis])
+        np.divide(following, sums[0, j + 1, :, np.newaxis, np.newaxis], out=following)
     entering = forward.reshape(-1, K)[layout._grid_position].T.copy()
     entering[:, layout.continues] = A.T @ entering[:, layout.continues]
     entering = entering.astype(dtype, copy=False)
     leaving = None
     if backward:
-        messages = np.empty((n_pieces, n_sequences, K), A.dtype)
-        message = np.ones((n_sequences, K), A.dtype)
-        for j in range(n_pieces - 1, -1, -1):
-            messages[j] = message
-            if j:
-                message = np.matmul(transfer[j], message[:, :, np.newaxis])[:, :, 0]
-                message /= np.matmul(message, ones, out=sums[1, j])[:, np.newaxis]
+        messages = np.empty((n_pieces, n_sequences, K, 1), A.dtype)
+        messages[-1] = 1
+        for j in range(n_pieces - 1, 0, -1):
+            previous = messages[j - 1]
+            np.matmul(transfer[j], messages[j], out=previous)
+            np.matmul(ones, previous, out=sums[1, j, :, np.newaxis])
+            np.divide(previous, sums[1, j, :, np.newaxis, np.newaxis], out=previous)
         leaving = messages.reshape(-1, K)[layout._grid_position].T.astype(dtype)
     ok = bool(sums.min() >= np.finfo(dtype).tiny / np.finfo(dtype).eps)
     return entering, leaving, ok
