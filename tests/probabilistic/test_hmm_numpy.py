@@ -1,9 +1,12 @@
-"""The numpy E-step (hmm_numpy) against the compiled one (hmm_inference), the choice between
-them, and compile-once: a second estimator with the same shapes traces nothing."""
+"""The numpy E-step (hmm_numpy) against the compiled one (hmm_inference) and against a plain
+frame-by-frame log-space recursion, the choice between them, and compile-once: a second
+estimator with the same shapes traces nothing."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfspeech.probabilistic import CategoricalHMM, GaussianHMM, GMMHMM, hmm, hmm_inference, hmm_numpy
 
@@ -169,9 +172,6 @@ def test_pieces_equal_the_plain_recursion(lengths, piece, dtype, rtol):
     log_b = rng.normal(size=(sum(lengths), K)) * 4
     _check_against_reference(startprob, transmat, log_b, lengths, piece, dtype, rtol)
 
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=40, deadline=None)

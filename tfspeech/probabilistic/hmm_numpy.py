@@ -17,10 +17,14 @@ that their overhead stays small (each call costs ≈ 1–3 µs however small its
   forward ``vⱼ₊₁ ∝ vⱼ Fⱼ``, backward ``uⱼ ∝ Fⱼ₊₁ uⱼ₊₁``, one step per piece.
   :func:`piece_length` picks ``L`` from a cost model of these steps.
 - Within pieces: ``α̂ₜ = (α̂ₜ₋₁ A) ⊙ b̃ₜ / zₜ`` (``log L = Σ log zₜ + Σ max bₜ``) and the
-  Rabiner-scaled ``β̂ₜ₋₁ = A (b̃ₜ ⊙ β̂ₜ) / zₜ``; posteriors are normalized per frame,
-  ``γₜ = α̂ₜ ⊙ β̂ₜ / gₜ`` (``gₜ = Σ α̂ₜ ⊙ β̂ₜ``), and the expected transitions are
-  ``A ⊙ Σₜ α̂ₜ₋₁ᵀ (b̃ₜ ⊙ β̂ₜ) / (zₜ gₜ)`` (the pair's normalizer ``α̂ₜ₋₁ A (b̃ₜ ⊙ β̂ₜ)`` is
-  ``zₜ gₜ``), one batched matrix product over all frames.
+  Rabiner-scaled ``β̂ₜ₋₁ = A (b̃ₜ ⊙ β̂ₜ) / zₜ``, which keeps ``gₜ = Σ α̂ₜ ⊙ β̂ₜ`` constant
+  through a piece; each piece's last ``β̂`` is scaled to ``g = 1``, so the posteriors are
+  ``γₜ = α̂ₜ ⊙ β̂ₜ`` and the expected transitions ``A ⊙ Σₜ α̂ₜ₋₁ᵀ (b̃ₜ ⊙ β̂ₜ) / zₜ`` (the
+  pair's normalizer ``α̂ₜ₋₁ A (b̃ₜ ⊙ β̂ₜ)`` is ``zₜ gₜ``), one batched matrix product over all
+  frames.
+- float32 stays float32 in the recursions; transfer matrices, pair sums and log-likelihoods
+  are float64, and frame probabilities below float32's smallest normal number are 0 (x86
+  computes on subnormal numbers ≈ 100x slower).
 
 Padding frames have ``b̃ = 1``: the forward pass runs through them harmlessly, and since
 ``A 1 = 1`` the backward pass enters a padded piece with ``β̂ = 1`` as it should; their
@@ -42,7 +46,7 @@ from threadpoolctl import ThreadpoolController
 _threadpools = ThreadpoolController()  # finds the BLAS libraries once (≈ 0.1 s), at import
 _limited = threading.local()
 
-#: Per-step costs (µs) of the cost model in :func:`piece_length`, fitted to timings on the
+#: Per-step costs (µs) of the cost model in :func:`piece_length`, rough fits to timings on the
 #: shared 2-core machine (K = 8): a forward plus a backward step over ``P`` pieces, a transfer
 #: step (``K³`` per piece), and a step of the piece-to-piece passes (both directions).
 STEP_COST = (8.0, 0.006)  # (fixed, per state × piece)
