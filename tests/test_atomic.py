@@ -86,6 +86,17 @@ def test_an_exception_leaves_the_folder_as_it_was(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "model.tflite"
+    atomic.write_file(path, b"old")
+    atomic.write_file(path, "new")
+    assert path.read_bytes() == b"new"
+    monkeypatch.setattr(atomic.os, "fsync", lambda descriptor: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        atomic.write_file(path, b"half")
+    assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
+
+
 def test_a_new_folder_is_created_whole(tmp_path):
     with atomic.folder(tmp_path / "deep" / "out") as partial:
         (partial / "a.txt").write_text("new")

@@ -1,4 +1,4 @@
-"""Folders written whole: build a temporary sibling, then put it in place in one step.
+"""Files and folders written whole: build a temporary sibling, then put it in place in one step.
 
 A reader (or a process started after a kill at any moment) finds the old folder or the new
 one, never a mix. On Linux the swap is ``renameat2(RENAME_EXCHANGE)``, one atomic step; where
@@ -37,6 +37,20 @@ def folder(final):
         replace(partial, final)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def write_file(path, data) -> None:
+    """Writes ``data`` (bytes or str) to ``path`` whole: a flushed temporary sibling, renamed over it."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def replace(partial: Path, final: Path) -> None:

@@ -68,6 +68,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from tfspeech import atomic
+
 RANDOM_BATCH = 2
 RANDOM_LENGTH = 16
 RANDOM_INT_HIGH = 8
@@ -353,7 +355,8 @@ def saved_model(
         archive.add_endpoint(signature.name, references[signature.name])
     try:
         export_dir.mkdir(parents=True, exist_ok=True)
-        archive.write_out(str(version_dir), verbose=False)
+        with atomic.folder(version_dir) as partial:  # a server watching export_dir never sees half a version
+            archive.write_out(str(partial), verbose=False)
     except (OSError, tf.errors.OpError) as error:
         raise ExportError(f"cannot write the SavedModel to {version_dir}: "
                           f"{getattr(error, 'strerror', None) or getattr(error, 'message', error)}; "
@@ -448,7 +451,7 @@ def tflite(
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(blob)
+        atomic.write_file(path, blob)  # a runner never reads half a model
         _write_runner_settings(model, path)
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}; choose a writable location") from error
@@ -713,7 +716,7 @@ def _write_runner_settings(model: keras.Model, model_path: Path) -> None:
         text = json.dumps({"class_name": type(model).__name__, "config": model.get_config()}, indent=1)
     except (TypeError, ValueError, NotImplementedError):  # a config with arrays or objects: no settings
         return
-    runner_settings_path(model_path).write_text(text + "\n")
+    atomic.write_file(runner_settings_path(model_path), text + "\n")
 
 
 def _finish(report: ExportReport) -> ExportReport:
