@@ -1,4 +1,5 @@
-"""Fixtures of the student recipe's slow tests: a 10-sentence corpus of its voice, a tiny teacher preset."""
+"""Fixtures of the student recipe's slow tests: a 10-sentence corpus of its voice, a tiny teacher
+preset (r = 3 like tacotron2-slt, half the student's)."""
 
 import keras
 import pytest
@@ -10,7 +11,7 @@ from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import student_slt
 
 VOICE = student_slt.RECIPE.voice
-TINY_TEACHER = {**student_slt.CONFIG, "embedding_dim": 8, "encoder_filters": 8, "encoder_layers": 1,
+TINY_TEACHER = {**student_slt.CONFIG, "reduction_factor": 3, "embedding_dim": 8, "encoder_filters": 8, "encoder_layers": 1,
                 "encoder_rnn_units": 4, "attention_units": 8, "attention_options": {"filters": 2, "kernel_size": 3},
                 "prenet_units": [8, 8], "attention_rnn_units": 8, "decoder_rnn_units": 8, "postnet_filters": 8,
                 "postnet_layers": 2}
