@@ -180,6 +180,7 @@ def forward_backward(startprob, transmat, log_frameprob, layout, dtype=np.float6
     (K,), transition_counts (K, K), ok)`` in ``dtype``, posteriors zero in padding (rows:
     :meth:`Layout.to_rows`). ``log_frameprob`` ``(L, K, P)`` slots (:meth:`Layout.from_rows`),
     used as scratch space if float64 and ``overwrite``."""
+    dtype = np.dtype(dtype)
     info = np.finfo(dtype)
     A = np.asarray(transmat, dtype)
     frame_prob, frame_prob64, shift = frame_probabilities(log_frameprob, layout, dtype, overwrite)
@@ -211,6 +212,7 @@ def forward_backward(startprob, transmat, log_frameprob, layout, dtype=np.float6
 @single_blas_thread
 def sequence_log_likelihoods(startprob, transmat, log_frameprob, layout, dtype=np.float64, overwrite=False):
     """``(log-likelihood of each sequence (n_sequences,) float64, ok)``: the forward pass only."""
+    dtype = np.dtype(dtype)
     info = np.finfo(dtype)
     A = np.asarray(transmat, dtype)
     frame_prob, frame_prob64, shift = frame_probabilities(log_frameprob, layout, dtype, overwrite)
