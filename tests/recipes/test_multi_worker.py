@@ -86,7 +86,7 @@ def test_two_workers_on_loopback_train_one_model_the_chief_being_worker_0(tmp_pa
     ports = free_ports(2)
     workers = [start([sys.executable, "-c", SMOKE, str(tmp_path / "run")], ports, i, tmp_path / f"worker{i}")
                for i in range(2)]
-    codes = finish(workers, timeout=600)  # about 20-30 s on a quiet 2-core machine, minutes under heavy load
+    codes = finish(workers, timeout=600)  # about 30 s of CPU in all; minutes under heavy load
     assert codes == [0, 0], (tmp_path / "worker0.err").read_text()[-3000:] + (tmp_path / "worker1.err").read_text()[-3000:]
     results = [json.loads((tmp_path / f"worker{i}.out").read_text().splitlines()[-1]) for i in range(2)]
     assert [r["replicas"] for r in results] == [2, 2]
