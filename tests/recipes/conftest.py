@@ -11,10 +11,10 @@ from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import student_slt
 
 VOICE = student_slt.RECIPE.voice
-TINY_TEACHER = {**student_slt.CONFIG, "reduction_factor": 3, "embedding_dim": 8, "encoder_filters": 8, "encoder_layers": 1,
-                "encoder_rnn_units": 4, "attention_units": 8, "attention_options": {"filters": 2, "kernel_size": 3},
-                "prenet_units": [8, 8], "attention_rnn_units": 8, "decoder_rnn_units": 8, "postnet_filters": 8,
-                "postnet_layers": 2}
+TINY_TEACHER = {**student_slt.CONFIG, "reduction_factor": 3, "embedding_dim": 8, "encoder_filters": 8,
+                "encoder_layers": 1, "encoder_rnn_units": 4, "attention_units": 8,
+                "attention_options": {"filters": 2, "kernel_size": 3}, "prenet_units": [8, 8],
+                "attention_rnn_units": 8, "decoder_rnn_units": 8, "postnet_filters": 8, "postnet_layers": 2}
 
 
 @pytest.fixture(scope="session")
