@@ -218,6 +218,20 @@ def test_long_sequences_do_not_underflow(dtype):
     np.testing.assert_allclose(transitions, expected[3].numpy(), rtol=100 * rtol, atol=atol * 100)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dtype_given_by_name_is_kept(dtype):
+    """The estimators pass their ``dtype`` string: float32 stays float32, float64 is not copied."""
+    lengths = [30, 12]
+    rng = np.random.default_rng(8)
+    startprob, transmat = _chain(8)
+    layout = hmm_numpy.Layout(lengths, 8)
+    log_b = layout.from_rows(rng.normal(size=(sum(lengths), K)))
+    _, posteriors, start_counts, transitions, ok = hmm_numpy.forward_backward(startprob, transmat, log_b, layout, dtype)
+    assert ok and posteriors.dtype == start_counts.dtype == transitions.dtype == np.dtype(dtype)
+    expected = hmm_numpy.forward_backward(startprob, transmat, log_b, layout, np.dtype(dtype))
+    np.testing.assert_array_equal(posteriors, expected[1])
+
+
 def test_unreachable_frames_are_reported_not_returned():
     """A frame that no reachable state can emit makes the pass say so (the estimator then runs
     the log-space pass), with no numpy warning."""
