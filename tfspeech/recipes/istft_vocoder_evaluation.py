@@ -336,7 +336,9 @@ Measured by: `{command}`
 def _stage_text(training: dict, figures: dict) -> str:
     stage = training.get("stage", "reconstruction")
     if stage == "reconstruction":
-        return "Reconstruction losses only (multi-resolution STFT, mel L1, phase derivatives)."
+        text = "Reconstruction losses only (multi-resolution STFT, mel L1, phase derivatives)."
+        gan = figures.get("adversarial_stage")
+        return text if gan is None else text + "\n\n" + _stage_table(figures, gan)
     if stage == "tts":
         return ("Warm-started from the reconstruction stage's checkpoint, then fine-tuned with the same losses on "
                 f"{figures.get('inputs', 'a TTS model')} of the training split against the recordings, so it "
@@ -345,11 +347,15 @@ def _stage_text(training: dict, figures: dict) -> str:
             "against period and resolution discriminators (LSGAN, feature matching) with the reconstruction "
             "loss (weight 45).")
     first = figures.get("reconstruction_stage")
-    if first is None:
-        return text
+    return text if first is None else text + "\n\n" + _stage_table(first, figures)
+
+
+def _stage_table(first: dict, gan: dict) -> str:
+    """The ablation: the reconstruction stage's figures next to the adversarial stage's."""
     rows = ["| stage | PESQ (wb) | STOI | log-mel L1 | CER | TTS CER (sentences) |", "|---|---:|---:|---:|---:|---:|"]
-    for label, f in (("reconstruction only", first), ("reconstruction + adversarial", figures)):
+    for label, f in (("reconstruction only", first), ("reconstruction + adversarial", gan)):
         tts = f"{f['tts']['cer']['vocoder']:.3f} ({f['tts']['sentences']})" if "tts" in f else "—"
         rows.append(f"| {label} | {f['pesq']['vocoder']:.2f} | {f['stoi']['vocoder']:.3f} | "
                     f"{f['log_mel_l1']['vocoder']:.3f} | {f['cer']['vocoder']:.3f} | {tts} |")
-    return text + "\n\nWhat the adversarial stage adds (same held-out utterances):\n\n" + "\n".join(rows)
+    return ("What the adversarial stage (`--stage adversarial`) adds (same held-out utterances):\n\n"
+            + "\n".join(rows))

@@ -279,6 +279,9 @@ def _evaluate(model, args, corpus, mel_config, done, train_seconds, argv) -> dic
         first_stage = Path(args.init_from).parent / EVALUATION / "metrics.json"
         if first_stage.is_file():
             figures["reconstruction_stage"] = json.loads(first_stage.read_text())
+    gan_stage = args.run_dir.parent / f"{args.run_dir.name}{STAGES['adversarial'][0]}" / EVALUATION / "metrics.json"
+    if args.stage == "reconstruction" and gan_stage.is_file():  # the ablation, in the card of the stage shipped
+        figures["adversarial_stage"] = json.loads(gan_stage.read_text())
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
     if args.zoo is not None:
