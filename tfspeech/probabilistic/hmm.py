@@ -153,7 +153,9 @@ class _BaseHMM(DensityMixin, BaseEstimator):
     ``_check_emissions()``; ``_log_frameprob(X tensor) -> (N, K)``;
     ``_emission_statistics(X, posteriors)``; ``_emission_m_step(stats)``;
     ``_emission_parameter_counts()``; ``_sample_emissions(states, rng)``;
-    ``_observation_distribution()``.
+    ``_observation_distribution()``; optionally ``_numpy_log_frameprob(data)`` and
+    ``_numpy_emission_statistics(data, posteriors)`` in the slots of ``data.layout(K)`` (the
+    defaults go through rows; GaussianHMM's diagonal forms work in the slots directly).
     """
 
     _emission_letters = ""
