@@ -298,8 +298,10 @@ def _save_preset(polisher, args, corpus, figures, trained_steps, train_seconds, 
     }
     if args.compare_with is not None:
         other = json.loads((Path(args.compare_with) / PROGRESS).read_text())
+        weight = keras.saving.load_model(Path(args.compare_with) / CHECKPOINT, compile=False).adversarial_weight
         training["compared_run"] = {"steps": other["epochs"] * other["steps_per_epoch"],
-                                    "wall_time_s": other["train_seconds"]}
+                                    "wall_time_s": other["train_seconds"],
+                                    "command": f"{module} --adversarial-weight {weight:g}"}
     folder = zoo.save_preset(
         polisher, PRESET_NAME, root=args.zoo, data=data, training=training,
         metrics={name: {"value": round(value, 4), "command": command} for name, value in flat_metrics(figures).items()},
@@ -373,7 +375,8 @@ def card(polisher, figures: dict, data: dict, training: dict, command: str) -> s
         rtf_rows.append(f"| {LABELS[name]} | {r['size_mb']:.1f} | {r['max_abs_error']:.2g} ({r['bound']:.2g}) | {r['rtf']:.4f} |")
     compared = training.get("compared_run")
     compared_text = "" if compared is None else (
-        f" The compared run: {compared['steps']:,} steps, {compared['wall_time_s'] / 3600:.2f} h.")
+        f" The compared run: `{compared['command']}`, {compared['steps']:,} steps, "
+        f"{compared['wall_time_s'] / 3600:.2f} h (its own run folder; `--compare-with` names another).")
     return f"""# {PRESET_NAME}
 {preview}
 A spectrogram polisher (the "polishing blurry spectrograms" post-processor): a U-Net
