@@ -353,7 +353,7 @@ def run_corpus(recipe: Recipe, run_dir) -> Path:
     cached = default_cache_dir() / "corpora" / record["data"]["corpus"]
     if (cached / MANIFEST).is_file() and corpus_fingerprint(cached) == record["data"]["fingerprint"]:
         return cached
-    return build_corpus([recipe.voice], n=None)
+    return build_corpus(list(recipe.training_voices), n=recipe.corpus_sentences)
 
 
 def evaluate_run(recipe: Recipe, run_dir, *, corpus_dir=None, zoo_root=None, subset: int = DEFAULT_SUBSET,

@@ -27,12 +27,23 @@ class Recipe:
     batch_size: int
     checkpoint_every: int
     linear: bool = False  # Tacotron's linear-spectrogram targets
+    voices: tuple[str, ...] = ()  # the voices trained on (default: ``voice`` alone)
+    corpus_sentences: int | None = None  # sentences of the default corpus (None: every WordNet sentence)
+
+    @property
+    def training_voices(self) -> tuple[str, ...]:
+        """The corpus voices the model trains on; ``voice`` is the one it is evaluated on."""
+        return self.voices or (self.voice,)
 
     def build_model(self):
         """A new, built ``model_class(**config)``."""
         model = self.model_class(**self.config)
         model.build()
         return model
+
+    def callbacks(self, train_data) -> list:
+        """Extra ``fit`` callbacks of this recipe's training (none by default)."""
+        return []
 
 
 def corpus_fingerprint(corpus_dir) -> str:

@@ -60,8 +60,9 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
         description=f"Train the {recipe.preset} preset ({recipe.model_class.__name__}) on the {recipe.voice} "
                     "corpus. Run the same command again to resume after an interruption.")
     parser.add_argument("--corpus", type=Path,
-                        help=f"a built corpus folder (default: build one with every WordNet sentence for "
-                             f"{recipe.voice}, cached; with --evaluate, the run's own)")
+                        help=f"a built corpus folder (default: build one with "
+                             f"{recipe.corpus_sentences or 'every'} WordNet sentence(s) for "
+                             f"{', '.join(recipe.training_voices)}, cached; with --evaluate, the run's own)")
     parser.add_argument("--out", type=Path, help=f"run folder (default: <cache>/runs/{recipe.preset})")
     parser.add_argument("--steps", type=int, default=recipe.steps,
                         help="optimizer steps; the learning rate decays to a tenth over the last 40%% "
@@ -100,7 +101,8 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
                                              finetune_steps=args.finetune_steps)
         print(f"preset written: {folder}")
         return 0
-    corpus = args.corpus if args.corpus is not None else build_corpus([recipe.voice], n=None)
+    corpus = args.corpus if args.corpus is not None else build_corpus(list(recipe.training_voices),
+                                                                       n=recipe.corpus_sentences)
     train(recipe, corpus, out, steps=args.steps, batch_size=args.batch_size,
           checkpoint_every=args.checkpoint_every, strategy=args.strategy, seed=args.seed)
     print(f"trained model: {Path(out) / 'model.keras'}")
@@ -128,12 +130,13 @@ def train(recipe: Recipe, corpus_dir, out_dir, *, steps: int, batch_size: int, c
     epochs = math.ceil(steps / checkpoint_every)
     image_batch = next(iter((validation or train_data).take(1)))
     callbacks = [
+        *recipe.callbacks(train_data),  # first: what they change at an epoch's end is in its checkpoint
         AtomicBackupAndRestore(str(worker_path(out_dir / "backup", distribution)), delete_checkpoint=False),
         late_decay(model.learning_rate, total_steps=epochs * checkpoint_every, steps_per_epoch=checkpoint_every),
         keras.callbacks.TerminateOnNaN(),
     ]
     if is_chief(distribution):
-        callbacks[2:2] = [
+        callbacks[-1:-1] = [
             keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq=max(1, min(50, checkpoint_every))),
             AlignmentImages(out_dir / "logs" / "images", image_batch),
             RunRecord(out_dir / "training.json", recipe, corpus_dir, batch_size, checkpoint_every, strategy,
@@ -155,7 +158,7 @@ def _dataset(recipe: Recipe, corpus_dir: Path, split: str, batch_size: int, seed
                        mel_config=MelConfig.from_dict(config.get("mel_config", {})),
                        reduction_factor=config.get("reduction_factor", 1), batch_size=batch_size, shuffle=shuffle,
                        seed=seed, linear=recipe.linear, max_frames=config.get("max_frames"),
-                       speakers=[recipe.voice])
+                       speakers=list(recipe.training_voices))
 
 
 class AlignmentImages(keras.callbacks.Callback):
@@ -196,7 +199,8 @@ class RunRecord(keras.callbacks.Callback):
             "command": f"python -m {recipe.module} --corpus <{corpus_dir.name}> --batch-size {batch_size} "
                        f"--checkpoint-every {checkpoint_every} --strategy {strategy} --steps {target_steps}",
             "batch_size": batch_size,
-            "data": {"corpus": corpus_dir.name, "voice": recipe.voice, "fingerprint": corpus_fingerprint(corpus_dir)},
+            "data": {"corpus": corpus_dir.name, "voice": recipe.voice, "voices": list(recipe.training_voices),
+                     "fingerprint": corpus_fingerprint(corpus_dir)},
             "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
                          "cpu_count": os.cpu_count(), "replicas": distribution.num_replicas_in_sync,
                          "gpus": len(tf.config.list_physical_devices("GPU"))},
