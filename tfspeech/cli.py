@@ -140,7 +140,7 @@ def _synthesize(args) -> int:
     from tfspeech.text.normalize import normalize_speakable
 
     normalize_speakable(args.text)  # empty, unspeakable or unsupported text: refused here
-    _check_preset(args.preset)
+    style = _style(args, _check_preset(args.preset))
     if args.vocoder not in (None, "griffin-lim"):
         _check_preset(args.vocoder)
     if args.polish is not None:
@@ -153,13 +153,47 @@ def _synthesize(args) -> int:
     from tfspeech.synthesis import synthesize
 
     waveform, sample_rate, alignments = synthesize(args.text, preset=args.preset, vocoder=args.vocoder,
-                                                   polish=args.polish)
+                                                   polish=args.polish, style=style)
     print(save(args.output, waveform, sample_rate))
     if args.plot:
         from tfspeech.plots import save_alignment_plot
 
         print(save_alignment_plot(alignments, args.plot))
     return 0
+
+
+def _style(args, preset: dict):
+    """``synthesize``'s ``style`` from ``--style-wav`` (the file's path) or ``--style-weights``
+    (``(tokens,)`` or ``(heads, tokens)`` float32), checked against the preset's record before any
+    model loads; None without either (the model's mean style)."""
+    if args.style_wav is None and args.style_weights is None:
+        return None
+    config = preset.get("config") or {}
+    if "style_tokens" not in config:
+        raise InputError(f"{args.preset} has no style tokens (it speaks in one style); --style-wav and "
+                         "--style-weights need a GST preset (a GSTTacotron2, such as gst-tacotron2-slt)")
+    if args.style_wav is not None:
+        _check_audio(args.style_wav)
+        return args.style_wav
+    return _parse_style_weights(args.style_weights, int(config["style_tokens"]), int(config["style_heads"]))
+
+
+def _parse_style_weights(text: str, tokens: int, heads: int):
+    """``"0.3,0,..."`` → float32 ``(tokens,)``, or ``(heads, tokens)`` from ``heads * tokens`` values."""
+    import numpy as np
+
+    try:
+        values = np.array([float(item) for item in text.replace(" ", "").split(",") if item], np.float32)
+    except ValueError as error:
+        raise InputError(f"--style-weights takes comma-separated numbers, got {text!r}") from error
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"--style-weights must be finite numbers, got {text!r}")
+    if values.size == tokens:
+        return values
+    if values.size == heads * tokens:
+        return values.reshape(heads, tokens)
+    raise InputError(f"--style-weights got {values.size} values; the preset has {tokens} style tokens: give "
+                     f"{tokens} weights (one per token)" + (f" or {heads * tokens} (head by head)" if heads > 1 else ""))
 
 
 def _transcribe(args) -> int:
@@ -368,6 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--polish", nargs="?", const="spectrogram-polisher-slt", metavar="PRESET",
                        help="sharpen the predicted mels with a spectrogram polisher preset before the vocoder "
                             "(default PRESET: %(const)s; without --polish: no polishing)")
+    style = synth.add_mutually_exclusive_group()
+    style.add_argument("--style-wav", metavar="WAV",
+                       help="speak in the style of this recording (a GST preset; any format and sample rate "
+                            "soundfile reads, at least about a second of speech)")
+    style.add_argument("--style-weights", metavar="W1,W2,...",
+                       help="speak in the style of these token weights, one per style token of the GST preset "
+                            "(e.g. 0.3,0,0.7,...; a negative first value needs '=': --style-weights=-0.5,...). "
+                            "Without --style-wav or --style-weights: the preset's mean style")
     synth.add_argument("--plot", help="also write the attention alignments as a PNG")
     synth.set_defaults(run=_synthesize)
 

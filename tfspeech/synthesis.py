@@ -8,20 +8,28 @@ the model's frames), and all sentences are decoded in one batch; each stops on i
 stop token. A sentence the model did not say completely (cut at ``max_frames``, or its
 attention skipped words) is split further and decoded again; one that still fails is named
 in a warning, never returned silently. The sentences' audio is joined with short pauses.
+
+A GST model (``GSTTacotron2``) speaks every sentence in one style: a reference recording's
+(``style=(waveform, sample_rate)``, or an audio file's path), given token weights
+(``style=[0.3, 0, ...]``), or without ``style`` its mean training style.
 """
 
 from __future__ import annotations
 
 import functools
+import numbers
+import os
 import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from tfspeech import zoo
-from tfspeech.audio.features import MelConfig
+from tfspeech.audio.features import MelConfig, log_mel_spectrogram
 from tfspeech.audio.griffin_lim import griffin_lim, mel_to_magnitude
+from tfspeech.audio.io import load, resample
 from tfspeech.models.attention_tts import AttentionTTS
+from tfspeech.models.gst_tacotron2 import GSTTacotron2
 from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.models.spectrogram_polisher import SpectrogramPolisher
 from tfspeech.models.wavenet import WaveNet
@@ -40,7 +48,7 @@ MIN_SPLIT_WORDS = 6  # a sentence the model did not say completely is split and 
 
 def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = None, *, model=None,
                vocoder_model=None, griffin_lim_iters: int = 60, seed: int = 0,
-               polish=None) -> tuple[np.ndarray, int, list[np.ndarray]]:
+               polish=None, style=None) -> tuple[np.ndarray, int, list[np.ndarray]]:
     """Speaks ``text``.
 
     Args:
@@ -58,14 +66,22 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
             model trained on the model's ``MelConfig``, applied to the predicted log-mels before
             the vocoder (Griffin-Lim then inverts the polished mels, also for Tacotron); ``None``:
             no polishing.
+        style: the speaking style of a GST model (``GSTTacotron2``), the same for every sentence:
+            a reference recording as ``(waveform, sample_rate)`` (mono float ``(samples,)`` in [-1, 1],
+            Hz; any rate, resampled to the model's) or as the path of an audio file (any format and
+            rate soundfile reads), at least ``model.min_reference_frames`` frames long; or token
+            weights, ``(tokens,)`` (every head) or ``(heads, tokens)``. A bare array is always token
+            weights: a waveform goes with its sample rate. ``None``: the model's mean training style.
 
     Returns:
         ``(waveform, sample_rate, alignments)``: float32 ``(samples,)`` in [-1, 1], Hz, and one
         ``(decoder steps, symbols)`` attention alignment per sentence.
 
     Raises:
-        ValueError: empty text, nothing speakable, a model that is no TTS model, or a vocoder that does
-            not fit the model.
+        ValueError: empty text, nothing speakable, a model that is no TTS model, a vocoder that does
+            not fit the model, a style for a model without style tokens, a reference recording that
+            is empty, holds NaN/inf or is too short, or token weights of the wrong count.
+        FileNotFoundError: ``style`` names a file that does not exist.
         tfspeech.text.UnknownSymbolsError: characters the model cannot read (listed with positions).
         tfspeech.zoo.PresetError: the preset cannot be found or loaded.
     """
@@ -77,6 +93,7 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
     if not isinstance(model, AttentionTTS):
         raise ValueError(f"{type(model).__name__} is not a text-to-speech model; use a Tacotron or Tacotron 2 "
                          f"preset (default {DEFAULT_PRESET!r})")
+    style_weights = None if style is None else style_token_weights(model, style)
     if vocoder_model is None and vocoder is None:
         vocoder_model = default_vocoder(model)
     elif vocoder_model is None and vocoder != GRIFFIN_LIM:
@@ -89,7 +106,7 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
         check_polisher(polish, model)
     encoder = TextEncoder(model.symbols)
     sentences = split_sentences(text, max_chars=max_sentence_chars(model))
-    ids, outputs = _infer_complete(model, encoder, sentences)
+    ids, outputs = _infer_complete(model, encoder, sentences, style_weights)
     config = model.mel_config
     lengths = [int(frames) for frames in outputs["mel_lengths"]]
     if polish is not None:
@@ -109,6 +126,57 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
                   for index, (frames, sentence_ids) in enumerate(zip(lengths, ids))]
     waveform = np.clip(np.concatenate(pieces), -1.0, 1.0).astype(np.float32)
     return waveform, config.sample_rate, alignments
+
+
+def style_token_weights(model, style) -> np.ndarray:
+    """``synthesize``'s ``style`` (a path, ``(waveform, sample_rate)`` or token weights) → float32
+    token weights ``(1, heads, tokens)`` of the GST ``model``; ``ValueError`` naming what is wrong."""
+    if not isinstance(model, GSTTacotron2):
+        raise ValueError(f"{type(model).__name__} has no style tokens, so it speaks in one style only; "
+                         "style control needs a GST model (a GSTTacotron2 preset such as 'gst-tacotron2-slt'), "
+                         "or leave style out")
+    if isinstance(style, (str, os.PathLike)):
+        waveform, sample_rate = load(style)
+        return reference_style_weights(model, waveform, sample_rate, what=str(style))
+    if _is_recording(style):
+        return reference_style_weights(model, *style)
+    values = np.asarray(style, np.float32)
+    if values.size > model.style_heads * model.style_tokens:
+        raise ValueError(f"style got {values.size} values but the model has {model.style_tokens} style tokens; "
+                         "pass a reference recording as (waveform, sample_rate) or as a file path")
+    return model.check_style_weights(values[None] if values.ndim == 2 else values, 1).numpy()
+
+
+def reference_style_weights(model: GSTTacotron2, waveform, sample_rate: int, what: str = "the style reference"):
+    """Token weights ``(1, heads, tokens)`` of a reference recording: mono ``(samples,)`` float in
+    [-1, 1] at ``sample_rate`` Hz, resampled to the model's rate and turned into the log-mel the
+    model was trained on (``log_mel_spectrogram`` of its ``MelConfig``), then ``model.reference_weights``."""
+    config = model.mel_config
+    waveform = np.asarray(waveform, np.float32)
+    if waveform.ndim != 1:
+        raise ValueError(f"{what}: expected mono audio of shape (samples,), got {waveform.shape}")
+    if waveform.size == 0:
+        raise ValueError(f"{what} is empty; give a recording of speech in the style to imitate")
+    if not np.all(np.isfinite(waveform)):
+        raise ValueError(f"{what} holds {np.count_nonzero(~np.isfinite(waveform))} NaN/inf samples; "
+                         "fix or replace the recording")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate <= 0:
+        raise ValueError(f"{what}: the sample rate must be a positive integer in Hz, got {sample_rate!r}")
+    waveform = resample(waveform, int(sample_rate), config.sample_rate)
+    needed = max(config.min_samples, config.num_samples(model.min_reference_frames))
+    if waveform.size < needed:
+        raise ValueError(f"{what} is {waveform.size / config.sample_rate:.2f} s long; the style encoder needs at "
+                         f"least {np.ceil(100 * needed / config.sample_rate) / 100:.2f} s "
+                         f"({model.min_reference_frames} frames): give a longer recording")
+    log_mel = log_mel_spectrogram(waveform, config)[tf.newaxis]
+    return model.reference_weights(log_mel, training=False).numpy()
+
+
+def _is_recording(style) -> bool:
+    """``(waveform, sample_rate)``: a pair of an array and a number (token weights are numbers,
+    or rows of numbers)."""
+    return (isinstance(style, tuple) and len(style) == 2 and np.ndim(style[0]) >= 1
+            and np.ndim(style[1]) == 0)
 
 
 def default_vocoder(model):
@@ -185,13 +253,15 @@ def _pad_frames(magnitude, config):
     return np.pad(magnitude, [(0, max(0, config.min_frames - len(magnitude))), (0, 0)])
 
 
-def _infer_complete(model, encoder, sentences: list[str], retries: int = 2):
-    """``(ids, outputs)`` of ``model.infer`` on ``sentences``; a sentence the model did not say
+def _infer_complete(model, encoder, sentences: list[str], style_weights=None, retries: int = 2):
+    """``(ids, outputs)`` of ``model.infer`` on ``sentences`` (in the style of token weights
+    ``(1, heads, tokens)`` when given: a GST model); a sentence the model did not say
     completely (``speech_coverage.sentence_problem``) is split at a clause boundary and the
     batch decoded again, up to ``retries`` times; what still fails is named in a warning."""
     while True:
         ids = [encoder.encode(sentence) for sentence in sentences]
-        outputs = {k: v.numpy() for k, v in model.infer(_pad(ids)).items()}
+        styled = {} if style_weights is None else {"style_weights": style_weights}
+        outputs = {k: v.numpy() for k, v in model.infer(_pad(ids), **styled).items()}
         problems = {}
         for index, sentence_ids in enumerate(ids):
             steps = -(-int(outputs["mel_lengths"][index]) // model.reduction_factor)
