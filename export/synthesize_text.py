@@ -22,6 +22,12 @@ algorithm as ``tfspeech.audio.griffin_lim``; Tacotron's linear spectrogram when 
 
 ``--polish polisher.tflite`` (``tfspeech export spectrogram-polisher-slt --format tflite -o
 polisher.tflite``) sharpens each sentence's mels with the exported spectrogram polisher first.
+
+An exported GST model (``GSTTacotron2``) speaks every sentence in one style through its
+``synthesize_styled`` signature: ``--style-weights 0.3,0,...`` (one weight per style token), or
+``--style-wav ref.wav``, a 16-bit PCM WAV at the model's sample rate whose log-mel (the numpy
+front end below) the ``style_weights`` signature turns into token weights. Without either: the
+model's mean style (the ``synthesize`` signature).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from neural_vocoder import NeuralVocoder  # noqa: E402 - the sibling file, as on
 
 PAD_ID = 0
 SENTENCE_PAUSE_S = 0.2
+STYLED = "synthesize_styled"  # a GST model's signature: text + token weights (batch, heads, tokens)
 
 
 def load_settings(model_path: str | Path) -> dict:
@@ -104,17 +111,87 @@ class Polisher:
         return self.runner.run_signature("polish", mel=np.asarray(mel, np.float32)[None])["polished"][0]
 
 
+def style_shape(runner: LiteRTRunner) -> tuple[int, int]:
+    """``(heads, tokens)`` of the model's style token weights; ``ValueError`` for a model without styles."""
+    if STYLED not in runner.signature_names:
+        raise ValueError(f"the model has no {STYLED} signature, so it speaks in one style: style control needs "
+                         "an exported GST model (a GSTTacotron2 preset such as gst-tacotron2-slt)")
+    (weights,) = [info for info in runner.input_details(STYLED) if info.name == "style_weights"]
+    return weights.shape[1], weights.shape[2]
+
+
+def parse_style_weights(text: str, heads: int, tokens: int) -> np.ndarray:
+    """``"0.3,0,..."`` → float32 ``(heads, tokens)``: ``tokens`` values (every head alike) or
+    ``heads * tokens`` (head by head)."""
+    try:
+        values = np.array([float(item) for item in text.replace(" ", "").split(",") if item], np.float32)
+    except ValueError as error:
+        raise ValueError(f"--style-weights takes comma-separated numbers, got {text!r}") from error
+    if not np.isfinite(values).all():
+        raise ValueError(f"--style-weights must be finite numbers, got {text!r}")
+    if values.size not in (tokens, heads * tokens):
+        raise ValueError(f"--style-weights got {values.size} values; the model has {tokens} style tokens: give "
+                         f"{tokens} weights (one per token)" + (f" or {heads * tokens} (head by head)" if heads > 1
+                                                                  else ""))
+    return np.broadcast_to(values.reshape(-1, tokens), (heads, tokens)).astype(np.float32)
+
+
+def reference_style_weights(runner: LiteRTRunner, path: str | Path, settings: dict) -> np.ndarray:
+    """Float32 ``(heads, tokens)`` token weights of the recording ``path`` (16-bit PCM WAV at the
+    model's rate) through the ``style_weights`` signature, from its log-mel as ``tfspeech.audio``
+    computes it: ``ln(max(|STFT| @ mel filterbank, log_floor))``."""
+    style_shape(runner)
+    mel_config = settings["mel_config"]
+    stft = Stft(mel_config)
+    samples = read_wav(path, stft.sample_rate)
+    # the reference encoder's stride-2 convolutions leave one GRU step per 2 ** len(filters) frames
+    min_frames = 2 ** len(settings["reference_filters"])
+    needed = max(stft.num_samples(min_frames), stft.n_fft // 2 + 1 if stft.center else stft.n_fft)
+    if samples.size < needed:
+        raise ValueError(f"{path} is {samples.size / stft.sample_rate:.2f} s long; the style encoder needs at least "
+                         f"{np.ceil(100 * needed / stft.sample_rate) / 100:.2f} s ({min_frames} frames)")
+    mel = np.abs(stft.forward(samples)) @ stft.filterbank
+    log_mel = np.log(np.maximum(mel, float(mel_config["log_floor"]))).astype(np.float32)
+    return runner.run_signature("style_weights", reference=log_mel[None])["style_weights"][0]
+
+
+def read_wav(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Mono float32 ``(samples,)`` in [-1, 1] of a 16-bit PCM WAV at ``sample_rate`` Hz (channels
+    averaged). There is no resampler without TensorFlow or librosa: another rate is an error."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            width, rate, channels = wav.getsampwidth(), wav.getframerate(), wav.getnchannels()
+            data = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise ValueError(f"{path} is not a 16-bit PCM WAV file ({error}); convert it with "
+                         f"`sox {path} -b 16 -e signed-integer -r {sample_rate} out.wav`") from error
+    if width != 2 or rate != sample_rate:
+        raise ValueError(f"{path}: {8 * width}-bit at {rate} Hz; the model needs 16-bit PCM at {sample_rate} Hz "
+                         f"(convert with `sox {path} -b 16 -r {sample_rate} out.wav`)")
+    samples = np.frombuffer(data[:len(data) - len(data) % (2 * channels)], "<i2").reshape(-1, channels).mean(axis=1)
+    if samples.size == 0:
+        raise ValueError(f"{path} holds no audio")
+    return (samples / 32768.0).astype(np.float32)
+
+
 def synthesize(runner: LiteRTRunner, ids: list[list[int]], mel_config: dict, griffin_lim_iters: int = 60,
-               seed: int = 0, vocoder: NeuralVocoder | None = None, polisher: Polisher | None = None) -> np.ndarray:
+               seed: int = 0, vocoder: NeuralVocoder | None = None, polisher: Polisher | None = None,
+               style_weights: np.ndarray | None = None) -> np.ndarray:
     """Float32 ``(samples,)`` waveform of the sentences ``ids``, joined with short pauses;
-    the mels through ``polisher`` when given, then ``vocoder`` when given, else Griffin-Lim
-    (of the polished mels, or Tacotron's linear spectrogram without a polisher)."""
+    every sentence in the style of token weights ``(heads, tokens)`` when given (a GST model's
+    ``synthesize_styled`` signature); the mels through ``polisher`` when given, then ``vocoder``
+    when given, else Griffin-Lim (of the polished mels, or Tacotron's linear spectrogram without
+    a polisher)."""
     if vocoder is not None:
         vocoder.check_mel(np.zeros((1, vocoder.n_mels), np.float32), mel_config)
     batch = np.full((len(ids), max(map(len, ids))), PAD_ID, np.int32)
     for row, sentence in zip(batch, ids):
         row[:len(sentence)] = sentence
-    outputs = runner.run_signature("synthesize", text=batch)
+    if style_weights is None:
+        outputs = runner.run_signature("synthesize", text=batch)
+    else:
+        weights = np.broadcast_to(style_weights, (len(ids), *np.shape(style_weights))).astype(np.float32)
+        outputs = runner.run_signature(STYLED, text=batch, style_weights=weights)
     stft = Stft(mel_config)
     pieces = []
     for index in range(len(ids)):
@@ -267,6 +344,13 @@ def main(argv: list[str] | None = None) -> int:
                         "default: Griffin-Lim")
     parser.add_argument("--polish", help="an exported spectrogram polisher .tflite (its .json next to it) applied "
                         "to the mels before the vocoder; default: none")
+    style = parser.add_mutually_exclusive_group()
+    style.add_argument("--style-weights", metavar="W1,W2,...",
+                       help="a GST model's style: one weight per style token (e.g. 0.3,0,0.7,...; a negative first "
+                            "value needs '=': --style-weights=-0.5,...); default: the model's mean style")
+    style.add_argument("--style-wav", metavar="WAV",
+                       help="a GST model's style from a recording: 16-bit PCM WAV at the model's sample rate "
+                            "(no resampler here: `sox ref.wav -r 22050 out.wav`), about a second or more")
     parser.add_argument("--griffin-lim-iters", type=int, default=60, help="default: %(default)s")
     parser.add_argument("--threads", type=int, help="LiteRT threads (default: the runtime's choice)")
     args = parser.parse_args(argv)
@@ -284,11 +368,17 @@ def main(argv: list[str] | None = None) -> int:
         polisher = None if args.polish is None else Polisher(args.polish, num_threads=args.threads)
         if polisher is not None:
             polisher.check_mel_config(settings["mel_config"])
+        runner = LiteRTRunner(args.model, num_threads=args.threads)
+        style_weights = None
+        if args.style_weights is not None:
+            style_weights = parse_style_weights(args.style_weights, *style_shape(runner))
+        elif args.style_wav is not None:
+            style_weights = reference_style_weights(runner, args.style_wav, settings)
     except (ValueError, OSError, ImportError) as error:
         print(f"synthesize_text: error: {error}", file=sys.stderr)
         return 2
-    waveform = synthesize(LiteRTRunner(args.model, num_threads=args.threads), ids, settings["mel_config"],
-                          args.griffin_lim_iters, vocoder=vocoder, polisher=polisher)
+    waveform = synthesize(runner, ids, settings["mel_config"], args.griffin_lim_iters, vocoder=vocoder,
+                          polisher=polisher, style_weights=style_weights)
     write_wav(args.output, waveform, int(settings["mel_config"]["sample_rate"]))
     print(f"{args.output}: {len(waveform) / settings['mel_config']['sample_rate']:.2f} s")
     return 0
