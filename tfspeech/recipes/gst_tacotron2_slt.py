@@ -107,6 +107,13 @@ RECIPE = StyleRecipe(
 
 
 def main(argv=None) -> int:
+    """Trains (``tts_training.main``); with ``--evaluate``, measures the run and writes the preset
+    (``tfspeech.recipes.gst_evaluation``: style transfer, token control, intelligibility)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--evaluate" in argv:
+        from tfspeech.recipes import gst_evaluation
+
+        return gst_evaluation.main(RECIPE, argv)
     return tts_training.main(RECIPE, argv)
 
 
