@@ -93,10 +93,10 @@ def test_tiny_runs_resume_compare_and_save_a_preset(corpus, tmp_path):
     assert progress["epochs"] == 1 and {"discriminator_loss", "val_loss"} <= set(progress["logs"])
     figures = run(gan, 0.1, 4, "--compare-with", str(l1))  # resumes for one more epoch
     assert json.loads((gan / polisher_slt.PROGRESS).read_text())["epochs"] == 2
-    assert set(figures["systems"]) == {"unpolished", "gan", "l1"}
+    assert set(figures["systems"]) == {"unpolished", "gan-0.1", "l1"}
     run(gan, 0.1, 4, "--compare-with", str(l1), "--evaluate", "--zoo", str(tmp_path / "zoo"))
     info = zoo.info(polisher_slt.PRESET_NAME, root=tmp_path / "zoo")
-    assert "gv_ratio_mean_compared" in info["metrics"] and "--evaluate" not in info["training"]["command"]
+    assert "gv_ratio_mean_l1" in info["metrics"] and "--evaluate" not in info["training"]["command"]
     assert (tmp_path / "zoo" / polisher_slt.PRESET_NAME / "gv_ratios.png").is_file()
 
 
@@ -110,17 +110,20 @@ def test_goals_and_card_report_each_polisher_against_the_unpolished_mels():
     before = system(0.8, 0.50, 0.160)
     assert [ok for _, ok, _ in polisher_slt.goals(before, system(0.95, 0.505, 0.165))] == [True, True, True]
     assert [ok for _, ok, _ in polisher_slt.goals(before, system(0.85, 0.52, 0.175))] == [False, False, False]
-    figures = {"systems": {"unpolished": before, "gan": system(0.95, 0.6, 0.16), "l1": system(0.85, 0.49, 0.16)},
-               "recording_cer": 0.14, "sentences": 32, "seconds": 90.0, "shipped": "gan", "tts": "tacotron2-slt",
+    figures = {"systems": {"unpolished": before, "gan-0.01": system(0.95, 0.6, 0.16),
+                           "gan-0.003": system(0.9, 0.55, 0.16), "l1": system(0.85, 0.49, 0.16)},
+               "recording_cer": 0.14, "sentences": 32, "seconds": 90.0, "shipped": "gan-0.01", "tts": "tacotron2-slt",
                "vocoder": "istft-vocoder-slt",
-               "rtf": {"gan": {"rtf": 0.02, "size_mb": 3.1, "max_abs_error": 1e-6, "bound": 1e-3}}}
+               "rtf": {"gan-0.01": {"rtf": 0.02, "size_mb": 3.1, "max_abs_error": 1e-6, "bound": 1e-3}}}
     training = {"finished": True, "steps": 10, "target_steps": 10, "command": "c", "batch_size": 2, "crop_frames": 16,
                 "learning_rate": "2e-4", "adversarial_weight": 0.01, "wall_time_s": 60.0, "hardware": "x"}
     polisher = SpectrogramPolisher(channels=(4, 8))
     polisher.build_from_preset()
     text = polisher_slt.card(polisher, figures, {"corpus": "c", "inputs": "i",
                                                                              "fingerprint": "f"}, training, "m")
-    assert "| U-Net + PatchGAN | 0.950 | +75% |" in text and "| U-Net, L1 only (λ = 0) | 0.850 | +25% |" in text
+    assert "| U-Net + PatchGAN λ = 0.01 | 0.950 | +75% |" in text and "| U-Net + PatchGAN λ = 0.003 | 0.900 |" in text
+    assert "| U-Net, L1 only (λ = 0) | 0.850 | +25% |" in text
     assert "DTW log-mel L1 within +2 % missed (+20.0%)" in text and "GV ratio halfway to 1 missed (+25% of the gap)" in text
     metrics = polisher_slt.flat_metrics(figures)
-    assert metrics["gv_ratio_mean_polished"] == 0.95 and metrics["gv_ratio_mean_compared"] == 0.85
+    assert metrics["gv_ratio_mean_polished"] == 0.95 and metrics["gv_ratio_mean_l1"] == 0.85
+    assert metrics["gv_ratio_mean_gan_0_003"] == 0.9

@@ -103,7 +103,7 @@ def set_mean_style(model: GSTTacotron2, batches) -> np.ndarray:
 RECIPE = StyleRecipe(
     preset="gst-tacotron2-slt", module="tfspeech.recipes.gst_tacotron2_slt",
     model_class=GSTTacotron2, config=CONFIG, voice=NEUTRAL_VOICE, voices=STYLE_VOICES,
-    corpus_sentences=STYLE_SENTENCES, steps=4000, batch_size=16, checkpoint_every=250)
+    corpus_sentences=STYLE_SENTENCES, steps=3000, batch_size=16, checkpoint_every=250)
 
 
 def main(argv=None) -> int:

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -90,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-utterances", type=int, help="use only the first N training utterances")
     parser.add_argument("--eval-utterances", type=int, default=32, help="test sentences measured")
-    parser.add_argument("--compare-with", help="another run folder measured beside this one (default: the other "
-                        "λ's default folder, where it has a checkpoint; 'none': no comparison)")
+    parser.add_argument("--compare-with", nargs="+", metavar="RUN_DIR",
+                        help="other run folders measured beside this one, e.g. other λ (default: the default "
+                             "folders of λ = 0.01 and λ = 0 that have a checkpoint; 'none': no comparison)")
     parser.add_argument("--zoo", type=Path, help="save the preset into this zoo folder")
     parser.add_argument("--evaluate", action="store_true", help="do not train: measure the latest checkpoint (a "
                         "preview while unfinished) and, with --zoo, save it")
@@ -117,14 +119,15 @@ def main(argv: list[str] | None = None) -> dict | None:
         parser.error(f"--crop-frames must be a multiple of the U-Net's {factor}, got {args.crop_frames}")
     args.run_dir = args.run_dir or default_run_dir(args.adversarial_weight)
     if args.compare_with is None:
-        other = default_run_dir(0.0 if args.adversarial_weight > 0 else 1.0)
-        args.compare_with = other if (other / CHECKPOINT).is_file() and other != args.run_dir else None
-    elif args.compare_with == "none":
-        args.compare_with = None
-    elif not (Path(args.compare_with) / CHECKPOINT).is_file():
-        parser.error(f"--compare-with {args.compare_with} has no {CHECKPOINT}; train that run first or pass none")
+        defaults = (default_run_dir(0.01), default_run_dir(0.0))
+        args.compare_with = [d for d in defaults if (d / CHECKPOINT).is_file() and d != args.run_dir]
+    elif args.compare_with == ["none"]:
+        args.compare_with = []
     else:
-        args.compare_with = Path(args.compare_with)
+        args.compare_with = [Path(d) for d in args.compare_with]
+        for folder in args.compare_with:
+            if not (folder / CHECKPOINT).is_file():
+                parser.error(f"--compare-with {folder} has no {CHECKPOINT}; train that run first or pass none")
     corpus = args.corpus or build_corpus([VOICE], n=None, seed=0)
     strategy = make_strategy(args.strategy)
     args.run_dir.mkdir(parents=True, exist_ok=True)
@@ -250,11 +253,15 @@ def _load_polisher(run_dir: Path) -> SpectrogramPolisher:
 
 
 def system_name(adversarial_weight: float) -> str:
-    """The key of a polisher in the figures (and its listening samples' file names)."""
-    return "gan" if adversarial_weight > 0 else "l1"
+    """The key of a polisher in the figures (and its listening samples' file names): ``gan-<λ>`` or ``l1``."""
+    return f"gan-{adversarial_weight:g}" if adversarial_weight > 0 else "l1"
 
 
-LABELS = {polisher_evaluation.UNPOLISHED: "unpolished", "gan": "U-Net + PatchGAN", "l1": "U-Net, L1 only (λ = 0)"}
+def label(name: str) -> str:
+    """A system's name in the card's tables."""
+    if name == polisher_evaluation.UNPOLISHED:
+        return "unpolished"
+    return "U-Net, L1 only (λ = 0)" if name == "l1" else f"U-Net + PatchGAN λ = {name.removeprefix('gan-')}"
 
 
 def _evaluate(polisher, args, corpus, tts_model, done, train_seconds, argv) -> dict:
@@ -262,8 +269,11 @@ def _evaluate(polisher, args, corpus, tts_model, done, train_seconds, argv) -> d
 
     check_polisher(polisher, tts_model)
     polishers = {system_name(args.adversarial_weight): polisher}
-    if args.compare_with is not None:
-        other = keras.saving.load_model(Path(args.compare_with) / CHECKPOINT, compile=False)
+    for folder in args.compare_with:
+        other = keras.saving.load_model(folder / CHECKPOINT, compile=False)
+        if system_name(other.adversarial_weight) in polishers:
+            raise SystemExit(f"--compare-with {folder} trained λ = {other.adversarial_weight:g} like another "
+                             "measured run; compare runs of different λ")
         polishers[system_name(other.adversarial_weight)] = other.generator
     vocoder = zoo.load(VOCODER, compile=False)
     sentences = read_corpus(corpus, "test")[: args.eval_utterances]
@@ -296,12 +306,14 @@ def _save_preset(polisher, args, corpus, figures, trained_steps, train_seconds, 
         "learning_rate": f"{args.learning_rate:g}, decayed exponentially from 60% of the steps to a tenth",
         "wall_time_s": round(train_seconds, 1), "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores",
     }
-    if args.compare_with is not None:
-        other = json.loads((Path(args.compare_with) / PROGRESS).read_text())
-        weight = keras.saving.load_model(Path(args.compare_with) / CHECKPOINT, compile=False).adversarial_weight
-        training["compared_run"] = {"steps": other["epochs"] * other["steps_per_epoch"],
-                                    "wall_time_s": other["train_seconds"],
-                                    "command": f"{module} --adversarial-weight {weight:g}"}
+    training["compared_runs"] = []
+    for folder in args.compare_with:
+        other = json.loads((folder / PROGRESS).read_text())
+        weight = keras.saving.load_model(folder / CHECKPOINT, compile=False).adversarial_weight
+        run_dir = "" if folder == default_run_dir(weight) else f" --run-dir <{folder.name}>"
+        training["compared_runs"].append({"steps": other["epochs"] * other["steps_per_epoch"],
+                                          "wall_time_s": other["train_seconds"],
+                                          "command": f"{module} --adversarial-weight {weight:g}{run_dir}"})
     folder = zoo.save_preset(
         polisher, PRESET_NAME, root=args.zoo, data=data, training=training,
         metrics={name: {"value": round(value, 4), "command": command} for name, value in flat_metrics(figures).items()},
@@ -329,13 +341,14 @@ def _training_argv(argv: list[str]) -> list[str]:
 
 def flat_metrics(figures: dict) -> dict[str, float]:
     """``preset.json`` metrics: ``<figure>_unpolished``, ``<figure>_polished`` (the shipped
-    polisher), ``<figure>_compared`` (the other run), the recording's CER and the RTF."""
+    polisher), ``<figure>_<system>`` (each compared run: ``l1``, ``gan_0_003``), the recording's
+    CER and the RTF."""
     labels = {polisher_evaluation.UNPOLISHED: "unpolished", figures["shipped"]: "polished"}
     metrics = {"cer_recording": figures["recording_cer"], "test_sentences": figures["sentences"]}
     for name, system in figures["systems"].items():
-        label = labels.get(name, "compared")
+        suffix = labels.get(name, re.sub(r"\W", "_", name))
         for figure in ("gv_ratio_mean", "modulation_distance_db", "dtw_mel_l1", "cer"):
-            metrics[f"{figure}_{label}"] = system[figure]
+            metrics[f"{figure}_{suffix}"] = system[figure]
     metrics["tflite_rtf_one_thread"] = figures["rtf"][figures["shipped"]]["rtf"]
     return metrics
 
@@ -363,27 +376,26 @@ def card(polisher, figures: dict, data: dict, training: dict, command: str) -> s
     for name, s in systems.items():
         closed = "—" if name == polisher_evaluation.UNPOLISHED else \
             f"{polisher_evaluation.gap_closed(before['gv_ratio_mean'], s['gv_ratio_mean']):+.0%}"
-        rows.append(f"| {LABELS[name]} | {s['gv_ratio_mean']:.3f} | {closed} | {s['modulation_distance_db']:.2f} | "
+        rows.append(f"| {label(name)} | {s['gv_ratio_mean']:.3f} | {closed} | {s['modulation_distance_db']:.2f} | "
                     f"{s['dtw_mel_l1']:.3f} | {s['cer']:.3f} |")
     rows.append(f"| the recordings | 1 | — | 0 | 0 | {figures['recording_cer']:.3f} |")
-    verdicts = [f"- {LABELS[name]}: " + "; ".join(f"{goal} {'met' if ok else 'missed'} ({detail})"
+    verdicts = [f"- {label(name)}: " + "; ".join(f"{goal} {'met' if ok else 'missed'} ({detail})"
                                                   for goal, ok, detail in goals(before, s))
                 for name, s in systems.items() if name != polisher_evaluation.UNPOLISHED]
     rtf_rows = ["| polisher | TFLite size MB | max abs error vs Keras (bound) | RTF, one thread |",
                 "|---|---:|---:|---:|"]
     for name, r in figures["rtf"].items():
-        rtf_rows.append(f"| {LABELS[name]} | {r['size_mb']:.1f} | {r['max_abs_error']:.2g} ({r['bound']:.2g}) | {r['rtf']:.4f} |")
-    compared = training.get("compared_run")
-    compared_text = "" if compared is None else (
-        f" The compared run: `{compared['command']}`, {compared['steps']:,} steps, "
-        f"{compared['wall_time_s'] / 3600:.2f} h (its own run folder; `--compare-with` names another).")
+        rtf_rows.append(f"| {label(name)} | {r['size_mb']:.1f} | {r['max_abs_error']:.2g} ({r['bound']:.2g}) | {r['rtf']:.4f} |")
+    compared_text = "".join(
+        f" Compared run: `{c['command']}`, {c['steps']:,} steps, {c['wall_time_s'] / 3600:.2f} h."
+        for c in training.get("compared_runs", []))
     return f"""# {PRESET_NAME}
 {preview}
 A spectrogram polisher (the "polishing blurry spectrograms" post-processor): a U-Net
 ({len(polisher.channels)} levels, channels {list(polisher.channels)}, {polisher.count_params():,}
 parameters) that adds a residual to `{figures['tts']}`'s log-mels (all {polisher.n_mels} bands,
 normalized with silence … {polisher.mel_high:g} nats → [-1, 1]), trained against a conditional
-PatchGAN. Shipped: **{LABELS[figures['shipped']]}** (λ = {training['adversarial_weight']:g}). Any number of frames; fewer than {polisher.factor}
+PatchGAN. Shipped: **{label(figures['shipped'])}** (λ = {training['adversarial_weight']:g}). Any number of frames; fewer than {polisher.factor}
 are padded with silence and cropped back.
 
     tfspeech synthesize "Any sentence." --polish {PRESET_NAME} -o out.wav
