@@ -130,9 +130,9 @@ def parse_style_weights(text: str, heads: int, tokens: int) -> np.ndarray:
     if not np.isfinite(values).all():
         raise ValueError(f"--style-weights must be finite numbers, got {text!r}")
     if values.size not in (tokens, heads * tokens):
+        per_head = f" or {heads * tokens} (head by head)" if heads > 1 else ""
         raise ValueError(f"--style-weights got {values.size} values; the model has {tokens} style tokens: give "
-                         f"{tokens} weights (one per token)" + (f" or {heads * tokens} (head by head)" if heads > 1
-                                                                  else ""))
+                         f"{tokens} weights (one per token){per_head}")
     return np.broadcast_to(values.reshape(-1, tokens), (heads, tokens)).astype(np.float32)
 
 

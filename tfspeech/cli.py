@@ -192,8 +192,9 @@ def _parse_style_weights(text: str, tokens: int, heads: int):
         return values
     if values.size == heads * tokens:
         return values.reshape(heads, tokens)
+    per_head = f" or {heads * tokens} (head by head)" if heads > 1 else ""
     raise InputError(f"--style-weights got {values.size} values; the preset has {tokens} style tokens: give "
-                     f"{tokens} weights (one per token)" + (f" or {heads * tokens} (head by head)" if heads > 1 else ""))
+                     f"{tokens} weights (one per token){per_head}")
 
 
 def _transcribe(args) -> int:
