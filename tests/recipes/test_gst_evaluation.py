@@ -151,7 +151,7 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
     for setting in transfer["settings"]:
         assert all(r != s for r, s in zip(setting["references"], setting["sentences"], strict=True))
         assert all(Style.of(setting["voice"]).name in u for u in setting["references"])
-        assert setting["output"]["rate"] > 0
+        assert setting["output"]["rate"] > 0 and np.shape(setting["mean_reference_weights"]) == (2, 3)
     by_pitch = {s["pitch"]: s["recordings"] for s in transfer["settings"]}
     assert by_pitch[0.0]["semitones"] == 0.0
     assert by_pitch[3.0]["semitones"] == pytest.approx(3.0, abs=0.2)
@@ -177,8 +177,9 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
     folder = gst_evaluation.write_preset(recipe, model, figures, record, tmp_path / "zoo", command="the command",
                                          evaluation_dir=out)
     card = (folder / "CARD.md").read_text()
+    assert (out / "CARD.md").read_text() == card
     assert "Preview of a run in progress" in card and "--style-wav" in card and "the command" in card
-    assert "token-control.png" in card and (folder / "alignments" / f"{Style.of(NEUTRAL).name}.png").is_file()
+    assert "token-control.png" in card and "| setting | token 0 |" in card and (folder / "alignments" / f"{Style.of(NEUTRAL).name}.png").is_file()
     loaded = zoo.load("tiny-gst", root=tmp_path / "zoo", compile=False)
     np.testing.assert_array_equal(loaded.mean_style_weights.numpy(), model.mean_style_weights.numpy())
     metrics = json.loads((folder / "preset.json").read_text())["metrics"]

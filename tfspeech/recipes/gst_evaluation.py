@@ -340,7 +340,8 @@ def style_transfer(model, speak, styles: list[Style], sentences, ids, mean_style
     for style in styles:
         targets = [s[style.voice] for s in sentences]
         references = [targets[reference_index(i, count)] for i in range(count)]
-        spoken = speak(model, ids[:count], reference_weights(model, recordings, references))
+        weights = reference_weights(model, recordings, references)
+        spoken = speak(model, ids[:count], weights)
         recorded = [recordings.waveform(u) for u in targets]
         recorded_frames = [recordings.frames(u) for u in targets]
         output = _measure(spoken, phonemes, model.mel_config)
@@ -350,7 +351,8 @@ def style_transfer(model, speak, styles: list[Style], sentences, ids, mean_style
         stops.append(stopped)
         settings.append({"voice": style.voice, "name": style.name, "pitch": style.pitch, "speed": style.speed,
                          "output": output, "recordings": target, f"stopped_within_{tts_metrics.STOP_FACTOR}x": stopped,
-                         "references": [u.id for u in references], "sentences": [u.id for u in targets]})
+                         "references": [u.id for u in references], "sentences": [u.id for u in targets],
+                         "mean_reference_weights": weights.mean(axis=0).tolist()})
         save_alignment_plot([s.alignment for s in spoken[:ALIGNMENT_SENTENCES]], _alignment_path(out_dir, style),
                             [f"{style.name}: {u.text[:50]}" for u in targets[:ALIGNMENT_SENTENCES]])
         samples = out_dir / SAMPLES
@@ -497,7 +499,8 @@ def evaluate_command(recipe, style_sentences: int, token_sentences: int, intelli
 
 def write_preset(recipe, model, figures: dict, record: dict, zoo_root, *, command: str, evaluation_dir) -> Path:
     """Saves ``zoo_root/<preset>/`` (``tfspeech.zoo.save_preset``) with the headline figures as
-    its metrics, the card, and the PNGs of ``evaluation_dir``; returns the folder."""
+    its metrics, the card (also written to ``evaluation_dir/CARD.md`` first), and the PNGs of
+    ``evaluation_dir``; returns the folder."""
     metrics = {name: {"value": round(value, 4), "command": command}
                for name, value in flat_metrics(figures).items() if math.isfinite(value)}
     data = {**record["data"], "splits": "trained on train, validation monitored, test never seen"}
@@ -509,10 +512,11 @@ def write_preset(recipe, model, figures: dict, record: dict, zoo_root, *, comman
                 "warm_start": recipe.base_preset}
     headline = [m for m in ("style_f0_error_semitones", "style_rate_error_percent", "cer_neutral_reference")
                 if m in metrics]
-    folder = zoo.save_preset(model, recipe.preset, root=zoo_root, data=data, training=training, metrics=metrics,
-                             card=card(recipe, model, figures, data, training, command), overwrite=True,
-                             headline=headline or None)
     evaluation_dir = Path(evaluation_dir)
+    text = card(recipe, model, figures, data, training, command)
+    (evaluation_dir / "CARD.md").write_text(text, encoding="utf-8")  # kept should the zoo refuse the preset
+    folder = zoo.save_preset(model, recipe.preset, root=zoo_root, data=data, training=training, metrics=metrics,
+                             card=text, overwrite=True, headline=headline or None)
     shutil.copyfile(evaluation_dir / TOKEN_PLOT, folder / TOKEN_PLOT)
     shutil.copytree(evaluation_dir / ALIGNMENTS, folder / ALIGNMENTS, dirs_exist_ok=True)
     return folder
@@ -549,7 +553,7 @@ log-mel; {model.style_heads}-head attention over {model.style_tokens} learned to
 other weight is warm-started from `{training['warm_start']}` (the style projection starts at zero, so step 0 is
 exactly that model). Trained without labels (the reference is the target utterance itself) on
 {len(transfer['settings'])} styles of one voice: Festival HTS slt at pitch
-{'/'.join(f'{p:+g}' for p in sorted({s['pitch'] for s in transfer['settings']}))} semitones × speed
+{'/'.join(_signed(p) for p in sorted({s['pitch'] for s in transfer['settings']}))} semitones × speed
 {'/'.join(f'{s:g}' for s in sorted({s['speed'] for s in transfer['settings']}))}. Training never reads the
 settings; this evaluation does. Without a style the model speaks in its mean style (the mean token weights of
 training references). {model.symbols.capitalize()} in, {model.n_mels}-band log-mel at
@@ -606,6 +610,11 @@ Tokens that move pitch most: {', '.join(map(str, tokens['pitch_tokens'][:3]))}; 
 
 ![F0 and rate against each token's weight]({TOKEN_PLOT})
 
+The token weights the references of each setting get (mean over its references and the heads), what the
+tokens learned seen from the other side:
+
+{_setting_weights_table(transfer)}
+
 ## Intelligibility
 
 {_intelligibility_table(figures['intelligibility'])}
@@ -642,7 +651,7 @@ token's measurements, the alignment PNGs and the listening samples).
 
 def _transfer_table(transfer: dict) -> str:
     stop = f"stopped_within_{tts_metrics.STOP_FACTOR}x"
-    rows = [[f"{s['pitch']:+g} st, × {s['speed']:g}",
+    rows = [[f"{_signed(s['pitch'])} st, × {s['speed']:g}",
              f"{_number(s['output']['f0_hz'], 1)} ({_number(s['output']['semitones'], 2, sign=True)})",
              f"{_number(s['recordings']['f0_hz'], 1)} ({_number(s['recordings']['semitones'], 2, sign=True)})",
              _number(s['output']['rate'], 2), _number(s['recordings']['rate'], 2),
@@ -654,6 +663,14 @@ def _transfer_table(transfer: dict) -> str:
     return tts_evaluation._table(["setting (pitch, speed)", "output F0, Hz (st)", "recordings F0, Hz (st)",
                                   "output rate, phon/s", "recordings rate", "F0 error, st", "rate error, %",
                                   f"stopped ≤ {tts_metrics.STOP_FACTOR}×"], rows)
+
+
+def _setting_weights_table(transfer: dict) -> str:
+    settings = transfer["settings"]
+    tokens = len(settings[0]["mean_reference_weights"][0])
+    rows = [[f"{_signed(s['pitch'])} st, × {s['speed']:g}",
+             *(f"{w:.2f}" for w in np.mean(s["mean_reference_weights"], axis=0))] for s in settings]
+    return tts_evaluation._table(["setting", *(f"token {t}" for t in range(tokens))], rows)
 
 
 def _token_table(tokens: dict) -> str:
@@ -681,6 +698,11 @@ def _intelligibility_table(heard: dict) -> str:
                                    f"stopped ≤ {tts_metrics.STOP_FACTOR}×"], rows)
     return (f"CER of the `ctc-multivoice` recognizer (greedy) on {heard['sentences']} test sentences of the neutral "
             f"voice, synthesized through the same vocoder.\n\n{table}")
+
+
+def _signed(semitones_value: float) -> str:
+    """``+3``, ``0``, ``-3``."""
+    return f"{semitones_value:+g}" if semitones_value else "0"
 
 
 def _example_weights(model) -> str:
