@@ -723,7 +723,7 @@ def _met(flag: bool) -> str:
 def main(recipe, argv: list[str] | None = None) -> int:
     """``python -m <recipe module> --evaluate [...]``: the command line of ``evaluate_run``."""
     parser = argparse.ArgumentParser(
-        prog=f"python -m {recipe.module} --evaluate",
+        prog=f"python -m {recipe.module}",
         description=f"Measure the {recipe.preset} run (model.keras when finished, else its latest checkpoint): "
                     "style transfer, token control, intelligibility; write the zoo preset and its card.")
     parser.add_argument("--evaluate", action="store_true", required=True, help="evaluate, do not train")
