@@ -142,14 +142,22 @@ def semitones(f0_hz, reference_hz):
     return 12.0 * np.log2(np.asarray(f0_hz, np.float64) / reference_hz)
 
 
-def transfer_summary(outputs: list[dict], recordings: list[dict], baseline: dict) -> dict:
-    """Across settings: Spearman ρ of the outputs' F0 and rate against the recordings', the mean
-    absolute errors (semitones, % of the recordings' rate) and the goals; the same errors of the
-    ``baseline`` figures (the mean style, one output for every setting)."""
+def transfer_summary(outputs: list[dict], recordings: list[dict], baseline: dict, pitches, speeds) -> dict:
+    """Across settings: Spearman ρ of the outputs' F0 and rate against the recordings' (the goal)
+    and against the nominal ``pitches`` and ``speeds`` (ties averaged), the mean absolute errors
+    (semitones, % of the recordings' rate) and the goals; the same errors of the ``baseline``
+    figures (the mean style, one output for every setting).
+
+    With 3 pitches × 3 speeds, an output that gets every pitch level right but orders the speeds
+    of one pitch at random scores ρ 0.9 against the recordings on average (their F0 differs by
+    noise within a pitch level); against the nominal pitches such an output scores 0.95 (and for
+    rates, whose recordings tie across the pitches of a speed, 0.95 against both)."""
     out_f0, rec_f0 = [o["f0_hz"] for o in outputs], [r["f0_hz"] for r in recordings]
     out_rate, rec_rate = np.array([o["rate"] for o in outputs]), np.array([r["rate"] for r in recordings])
     summary = {
         "f0_spearman": _spearman(out_f0, rec_f0),
+        "f0_spearman_nominal": _spearman(out_f0, pitches),
+        "rate_spearman_nominal": _spearman(out_rate, speeds),
         "f0_error_semitones": float(np.mean(np.abs(semitones(out_f0, np.array(rec_f0))))),
         "rate_spearman": _spearman(out_rate, rec_rate),
         "rate_error_percent": float(np.mean(np.abs(out_rate / rec_rate - 1.0)) * 100.0),
@@ -368,7 +376,8 @@ def style_transfer(model, speak, styles: list[Style], sentences, ids, mean_style
         setting["f0_error_semitones"] = float(semitones(setting["output"]["f0_hz"], setting["recordings"]["f0_hz"]))
         setting["rate_error_percent"] = 100.0 * (setting["output"]["rate"] / setting["recordings"]["rate"] - 1.0)
     baseline["semitones"] = float(semitones(baseline["f0_hz"], neutral_f0))
-    summary = transfer_summary([s["output"] for s in settings], [s["recordings"] for s in settings], baseline)
+    summary = transfer_summary([s["output"] for s in settings], [s["recordings"] for s in settings], baseline,
+                               [s.pitch for s in styles], [s.speed for s in styles])
     return {"settings": settings, "mean_style": baseline, "neutral_recordings_f0_hz": neutral_f0, **summary,
             f"stopped_within_{tts_metrics.STOP_FACTOR}x": float(np.mean(stops))}
 
@@ -588,12 +597,18 @@ its stop token). The target of each setting is what its recordings of the same s
 
 {_transfer_table(transfer)}
 
-Across the settings: F0 Spearman ρ {_number(transfer['f0_spearman'])}, mean error
+Across the settings: F0 Spearman ρ {_number(transfer['f0_spearman'])} against the recordings
+({_number(transfer['f0_spearman_nominal'])} against the nominal pitches), mean error
 {_number(transfer['f0_error_semitones'], 2)} semitones (goal ρ ≥ {GOALS['spearman']} and ≤ {GOALS['f0_error_semitones']:g}:
-{_met(transfer['f0_goal_met'])}); rate ρ {_number(transfer['rate_spearman'])}, mean error
+{_met(transfer['f0_goal_met'])}); rate ρ {_number(transfer['rate_spearman'])}
+({_number(transfer['rate_spearman_nominal'])} against the nominal speeds), mean error
 {_number(transfer['rate_error_percent'], 1)} % (goal ρ ≥ {GOALS['spearman']} and ≤ {GOALS['rate_error_percent']:g} %:
 {_met(transfer['rate_goal_met'])}). The mean style (no reference) for every setting would err by
 {_number(transfer['baseline_f0_error_semitones'], 2)} semitones and {_number(transfer['baseline_rate_error_percent'], 1)} %.
+Within a pitch level the recordings' F0 differs by noise only, so an output that gets the three levels right
+but orders the speeds within a level at random scores ρ 0.9 against the recordings on average (0.95 against
+the nominal pitches); the recordings' rates are equal across the pitches of a speed, so for the rates such an
+output scores 0.95 against both.
 Stopped within {tts_metrics.STOP_FACTOR}× the recording's length: {transfer[f'stopped_within_{tts_metrics.STOP_FACTOR}x']:.1%}
 of the {len(transfer['settings']) * held['style_sentences']} sentences.
 
