@@ -64,7 +64,7 @@ from tfspeech.text.symbols import ARPABET
 STYLE_SENTENCES = 8
 TOKEN_SENTENCES = 3
 TOKEN_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
-INTELLIGIBILITY_SENTENCES = 32
+INTELLIGIBILITY_SENTENCES = 48  # of the 55 test sentences of the GST corpus
 BATCH_SIZE = 8
 F0_RANGE_HZ = (100.0, 400.0)  # slt (median about 177 Hz) at -3..+3 semitones
 VOCODER = "istft-vocoder-slt"
