@@ -57,7 +57,14 @@ def test_bad_arguments_are_usage_errors(argv, message, capsys):
 
 def test_the_ablation_trains_in_its_own_folder():
     assert polisher_slt.default_run_dir(0.0).name == "spectrogram-polisher-slt-l1"
-    assert polisher_slt.default_run_dir(0.01).name == "spectrogram-polisher-slt"
+    assert polisher_slt.default_run_dir(polisher_slt.ADVERSARIAL_WEIGHT).name == "spectrogram-polisher-slt"
+    assert polisher_slt.default_run_dir(0.01).name == "spectrogram-polisher-slt-lambda0.01"
+
+
+def test_training_command_drops_the_evaluation_options_and_every_compared_run():
+    argv = ["--adversarial-weight", "0.01", "--evaluate", "--compare-with", "a", "b", "--zoo", "zoo", "--steps", "9"]
+    assert polisher_slt._training_argv(argv) == ["--adversarial-weight", "0.01", "--steps", "9"]
+    assert polisher_slt._training_argv(["--zoo=z", "--compare-with=a", "--seed", "1"]) == ["--seed", "1"]
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 ::
 
-    python -m tfspeech.recipes.polisher_slt                            # λ = 0.01; run again to resume
+    python -m tfspeech.recipes.polisher_slt                            # λ = 0.003; run again to resume
+    python -m tfspeech.recipes.polisher_slt --adversarial-weight 0.01  # the sweep's other λ
     python -m tfspeech.recipes.polisher_slt --adversarial-weight 0     # the L1-only ablation
-    python -m tfspeech.recipes.polisher_slt --evaluate --zoo zoo       # test-split figures + preset
+    python -m tfspeech.recipes.polisher_slt --evaluate --zoo zoo       # test-split figures (all λ) + preset
 
 Pairs: ``--tts``'s teacher-forced log-mels of the slt corpus (``recipes.teacher_forced_mels``,
 cached once per TTS weights: the model's blur on the recording's time axis) and the recording's
@@ -15,11 +16,12 @@ the vocoder reads all of them, and 80 is a multiple of the U-Net's 16. Normaliza
 constants (silence … the training recordings' 99.9th percentile → [-1, 1]) are stored in the
 polisher's config. The test split is never trained on; validation crops give ``val_loss``.
 
-The run folder (default ``~/.cache/tfspeech/runs/spectrogram-polisher-slt``, ``-l1`` for λ = 0)
-holds ``checkpoint.keras`` (both networks, both optimizers) and ``progress.json``, replaced
-after every ``--steps-per-epoch`` steps; the same command resumes. ``--evaluate`` measures the
-latest checkpoint and the ``--compare-with`` run (default: the other λ's folder) on the test
-split (``tfspeech.recipes.polisher_evaluation``) and, with ``--zoo``, saves this run's polisher.
+The run folder (default ``~/.cache/tfspeech/runs/spectrogram-polisher-slt`` for the preset's λ,
+``-l1`` for λ = 0, ``-lambda<λ>`` for others) holds ``checkpoint.keras`` (both networks, both
+optimizers) and ``progress.json``, replaced after every ``--steps-per-epoch`` steps; the same
+command resumes. ``--evaluate`` measures the latest checkpoint and the ``--compare-with`` runs
+(default: the other ``SWEEP`` λ's folders) on the test split
+(``tfspeech.recipes.polisher_evaluation``) and, with ``--zoo``, saves this run's polisher.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from tfspeech.recipes.strategy import add_strategy_option, is_chief, make_strate
 from tfspeech.recipes.teacher_forced_mels import cache_teacher_forced_mels
 
 PRESET_NAME = "spectrogram-polisher-slt"
+ADVERSARIAL_WEIGHT = 0.003  # the preset's λ: of the sweep, the sharpest per unit of DTW-L1 and CER lost (card)
+SWEEP = (0.01, 0.003, 0.0)  # the λ measured side by side in the card
 VOICE = "festival:cmu_us_slt_arctic_hts"
 VOCODER = "istft-vocoder-slt"
 EVALUATION = "evaluation"
@@ -77,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", type=Path, help="a built corpus (default: build the whole slt corpus)")
     parser.add_argument("--run-dir", type=Path, help="checkpoints, TensorBoard logs, evaluation (default: "
                         "<cache>/runs/spectrogram-polisher-slt, -l1 for --adversarial-weight 0)")
-    parser.add_argument("--adversarial-weight", type=float, default=0.01,
+    parser.add_argument("--adversarial-weight", type=float, default=ADVERSARIAL_WEIGHT,
                         help="λ of the generator's non-saturating GAN term next to L1 on normalized log-mels "
                              "(pix2pix's 1 : 100; default: %(default)s; 0: L1 only)")
     parser.add_argument("--tts", default="tacotron2-slt", help="the TTS preset whose mels are polished")
@@ -93,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-utterances", type=int, default=32, help="test sentences measured")
     parser.add_argument("--compare-with", nargs="+", metavar="RUN_DIR",
                         help="other run folders measured beside this one, e.g. other λ (default: the default "
-                             "folders of λ = 0.01 and λ = 0 that have a checkpoint; 'none': no comparison)")
+                             f"folders of λ = {', '.join(f'{w:g}' for w in SWEEP)} that have a checkpoint; "
+                             "'none': no comparison)")
     parser.add_argument("--zoo", type=Path, help="save the preset into this zoo folder")
     parser.add_argument("--evaluate", action="store_true", help="do not train: measure the latest checkpoint (a "
                         "preview while unfinished) and, with --zoo, save it")
@@ -102,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_run_dir(adversarial_weight: float) -> Path:
-    return default_cache_dir() / "runs" / (PRESET_NAME + ("" if adversarial_weight > 0 else "-l1"))
+    """``<cache>/runs/spectrogram-polisher-slt`` for the preset's λ, ``-l1`` for 0, ``-lambda<λ>`` for others."""
+    if adversarial_weight == ADVERSARIAL_WEIGHT:
+        suffix = ""
+    else:
+        suffix = "-l1" if adversarial_weight == 0 else f"-lambda{adversarial_weight:g}"
+    return default_cache_dir() / "runs" / (PRESET_NAME + suffix)
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         parser.error(f"--crop-frames must be a multiple of the U-Net's {factor}, got {args.crop_frames}")
     args.run_dir = args.run_dir or default_run_dir(args.adversarial_weight)
     if args.compare_with is None:
-        defaults = (default_run_dir(0.01), default_run_dir(0.0))
+        defaults = [default_run_dir(weight) for weight in SWEEP]
         args.compare_with = [d for d in defaults if (d / CHECKPOINT).is_file() and d != args.run_dir]
     elif args.compare_with == ["none"]:
         args.compare_with = []
@@ -328,13 +338,13 @@ def _save_preset(polisher, args, corpus, figures, trained_steps, train_seconds, 
 
 def _training_argv(argv: list[str]) -> list[str]:
     """``argv`` less ``--evaluate``, ``--zoo`` and ``--compare-with`` (with their values)."""
-    kept, skip = [], False
+    kept, skipping = [], False
     for arg in argv:
-        if skip:
-            skip = False
-        elif arg in ("--zoo", "--compare-with"):
-            skip = True
-        elif arg != "--evaluate" and not arg.startswith(("--zoo=", "--compare-with=")):
+        if arg.startswith("--"):
+            skipping = arg in ("--zoo", "--compare-with")
+            if not skipping and arg != "--evaluate" and not arg.startswith(("--zoo=", "--compare-with=")):
+                kept.append(arg)
+        elif not skipping:
             kept.append(arg)
     return kept
 
