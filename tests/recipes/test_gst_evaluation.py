@@ -145,8 +145,8 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
                                                                                      tmp_path):
     model, base = models
     out = tmp_path / "evaluation"
-    figures = gst_evaluation.evaluate(model, corpus, out, baseline=base, vocoder=vocoder, voices=VOICES,
-                                      neutral_voice=NEUTRAL, style_sentences=2, token_sentences=1,
+    figures = gst_evaluation.evaluate(model, corpus, out, baseline=base, baseline_name="tiny-base", vocoder=vocoder,
+                                      voices=VOICES, neutral_voice=NEUTRAL, style_sentences=2, token_sentences=1,
                                       token_values=(0.0, 1.0), intelligibility_sentences=2, progress=False)
     transfer = figures["style_transfer"]
     assert [s["voice"] for s in transfer["settings"]] == list(VOICES)
@@ -164,6 +164,7 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
     assert all(len(t["rate"]) == 2 for t in tokens["tokens"])
     heard = figures["intelligibility"]
     assert heard["sentences"] == 2 and heard["baseline"]["cer"] >= 0
+    assert heard["baseline_preset"] == "tiny-base" and heard["recordings"]["f0_hz"] == pytest.approx(180.0, rel=0.02)
     assert heard["mean_style"]["minus_baseline"]["low"] <= heard["mean_style"]["minus_baseline"]["high"]
     assert json.loads((out / "metrics.json").read_text())["held_out"]["style_sentences"] == 2
     assert (out / gst_evaluation.TOKEN_PLOT).read_bytes().startswith(b"\x89PNG")

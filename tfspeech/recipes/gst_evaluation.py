@@ -294,12 +294,13 @@ def held_out_sentences(recordings: Recordings, voices, count: int, *, seed: int,
 
 # --- the evaluation -----------------------------------------------------------------------
 
-def evaluate(model, corpus_dir, out_dir, *, baseline, vocoder, voices, neutral_voice: str,
+def evaluate(model, corpus_dir, out_dir, *, baseline, baseline_name: str, vocoder, voices, neutral_voice: str,
              style_sentences: int = STYLE_SENTENCES, token_sentences: int = TOKEN_SENTENCES,
              token_values=TOKEN_VALUES, intelligibility_sentences: int = INTELLIGIBILITY_SENTENCES,
              seed: int = 0, batch_size: int = BATCH_SIZE, progress: bool = True) -> dict:
     """The figures of the module doc for the GST ``model`` on ``corpus_dir``'s style ``voices``
-    (``neutral_voice`` among them), ``baseline`` (a Tacotron 2 of the same symbols) beside it;
+    (``neutral_voice`` among them), ``baseline`` (a Tacotron 2 of the same symbols, the preset
+    ``baseline_name``) beside it;
     writes ``out_dir/metrics.json``, the PNGs and listening samples. Returns the figures."""
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -322,7 +323,8 @@ def evaluate(model, corpus_dir, out_dir, *, baseline, vocoder, voices, neutral_v
                                   encoder, out_dir, neutral_voice)
         tokens = token_control(model, speak, ids[:token_sentences], mean_style, encoder, token_values, out_dir)
         heard = intelligibility(model, baseline, speak, sentences[:intelligibility_sentences], ids, mean_style,
-                                recordings, neutral_voice)
+                                recordings, encoder, neutral_voice)
+    heard["baseline_preset"] = baseline_name
     manifest = json.loads((corpus_dir / MANIFEST).read_text(encoding="utf-8"))
     figures = {
         "held_out": {"corpus": corpus_dir.name, "corpus_command": manifest["command"],
@@ -409,8 +411,9 @@ def token_control(model, speak, ids, mean_style: list[Spoken], encoder: TextEnco
 
 
 def intelligibility(model, baseline, speak, sentences, ids, mean_style: list[Spoken], recordings: Recordings,
-                    neutral_voice: str) -> dict:
-    """Section 3 of the module doc (CER part)."""
+                    encoder: TextEncoder, neutral_voice: str) -> dict:
+    """Section 3 of the module doc (CER part), with the median F0 and rate of each kind of audio and
+    of the recordings (the neutral operating point)."""
     count = len(sentences)
     targets = [s[neutral_voice] for s in sentences]
     references = [targets[reference_index(i, count)] for i in range(count)]
@@ -420,7 +423,11 @@ def intelligibility(model, baseline, speak, sentences, ids, mean_style: list[Spo
     rate = model.mel_config.sample_rate
     texts = [transcript(u.text) for u in targets]
     heard = {name: transcribe([s.waveform for s in spoken], rate) for name, spoken in audio.items()}
-    result = {name: {"cer": character_error_rate(texts, hypotheses)} for name, hypotheses in heard.items()}
+    phonemes = [phoneme_count(encoder, sentence_ids) for sentence_ids in ids[:count]]
+    result = {name: {"cer": character_error_rate(texts, hypotheses), **_measure(audio[name], phonemes, model.mel_config)}
+              for name, hypotheses in heard.items()}
+    result["recordings"] = setting_figures([median_f0(recordings.waveform(u), rate) for u in targets], phonemes,
+                                           [model.mel_config.hop_length * recordings.frames(u) / rate for u in targets])
     for name in ("neutral_reference", "mean_style"):
         result[name]["minus_baseline"] = paired_cer_difference(texts, heard[name], heard["baseline"])
         result[name]["goal_met"] = bool(result[name]["cer"] <= result["baseline"]["cer"] + GOALS["cer_margin"])
@@ -428,7 +435,7 @@ def intelligibility(model, baseline, speak, sentences, ids, mean_style: list[Spo
             [s.frames for s in audio[name]],
             [recordings.frames(u) for u in targets],
             [s.stopped for s in audio[name]])
-    return {**result, "sentences": count, "baseline_preset": "tacotron2-slt",
+    return {**result, "sentences": count,
             "samples": [{"reference": texts[i], **{name: heard[name][i] for name in heard}} for i in range(min(3, count))]}
 
 
@@ -491,7 +498,7 @@ def evaluate_run(recipe, run_dir, *, corpus_dir=None, zoo_root=None, style_sente
     out_dir = run_dir / "evaluation"
     figures = evaluate(model, corpus_dir, out_dir, baseline=zoo.load(recipe.base_preset, root=recipe.base_zoo,
                                                                      compile=False),
-                       vocoder=zoo.load(VOCODER, compile=False), voices=recipe.training_voices,
+                       baseline_name=recipe.base_preset, vocoder=zoo.load(VOCODER, compile=False), voices=recipe.training_voices,
                        neutral_voice=recipe.voice, style_sentences=style_sentences, token_sentences=token_sentences,
                        intelligibility_sentences=intelligibility_sentences, seed=seed, progress=progress)
     figures["checkpoint"] = checkpoint
@@ -615,7 +622,7 @@ of the {len(transfer['settings']) * held['style_sentences']} sentences.
 ## Token control
 
 The mean style with one token's weight set to {', '.join(f'{v:g}' for v in tokens['values'])}: {tokens['rule']}.
-{tokens['sentences']} sentences each; F0 in semitones and rate in % re. the mean style's output; slope: least
+{tokens['sentences']} sentence(s) per weight; F0 in semitones and rate in % re. the mean style's output; slope: least
 squares over the weights (the change from weight 0 to 1).
 
 {_token_table(tokens)}
@@ -706,13 +713,18 @@ def _intelligibility_table(heard: dict) -> str:
                         ("mean_style", "this model, the mean style")):
         entry, diff = heard[name], heard[name]["minus_baseline"]
         rows.append([label, f"{entry['cer']:.3f}", f"{diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]",
-                     _met(entry["goal_met"]), f"{entry[stop]:.0%}"])
-    rows.append([f"`{heard['baseline_preset']}`", f"{heard['baseline']['cer']:.3f}", "", "", ""])
+                     _met(entry["goal_met"]), f"{entry[stop]:.0%}", _number(entry["f0_hz"], 1),
+                     _number(entry["rate"], 2)])
+    base, recorded = heard["baseline"], heard["recordings"]
+    rows.append([f"`{heard['baseline_preset']}`", f"{base['cer']:.3f}", "", "", "", _number(base["f0_hz"], 1),
+                 _number(base["rate"], 2)])
+    rows.append(["the recordings", "", "", "", "", _number(recorded["f0_hz"], 1), _number(recorded["rate"], 2)])
     table = tts_evaluation._table(["audio", "CER", f"minus {heard['baseline_preset']} (95 % paired bootstrap)",
                                    f"goal ≤ {heard['baseline_preset']} + {GOALS['cer_margin']}",
-                                   f"stopped ≤ {tts_metrics.STOP_FACTOR}×"], rows)
+                                   f"stopped ≤ {tts_metrics.STOP_FACTOR}×", "median F0, Hz", "rate, phon/s"], rows)
     return (f"CER of the `ctc-multivoice` recognizer (greedy) on {heard['sentences']} test sentences of the neutral "
-            f"voice, synthesized through the same vocoder.\n\n{table}")
+            f"voice, synthesized through the same vocoder; F0 and rate measured as for the style transfer (where "
+            f"the neutral style sits, beside `{heard['baseline_preset']}` and the recordings).\n\n{table}")
 
 
 def _signed(semitones_value: float) -> str:
