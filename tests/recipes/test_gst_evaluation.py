@@ -182,7 +182,8 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
     card = (folder / "CARD.md").read_text()
     assert (out / "CARD.md").read_text() == card
     assert "Preview of a run in progress" in card and "--style-wav" in card and "the command" in card
-    assert "token-control.png" in card and "| setting | token 0 |" in card and (folder / "alignments" / f"{Style.of(NEUTRAL).name}.png").is_file()
+    assert "token-control.png" in card and "| setting | token 0 |" in card
+    assert (folder / "alignments" / f"{Style.of(NEUTRAL).name}.png").is_file()
     loaded = zoo.load("tiny-gst", root=tmp_path / "zoo", compile=False)
     np.testing.assert_array_equal(loaded.mean_style_weights.numpy(), model.mean_style_weights.numpy())
     metrics = json.loads((folder / "preset.json").read_text())["metrics"]

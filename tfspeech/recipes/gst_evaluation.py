@@ -286,8 +286,8 @@ def held_out_sentences(recordings: Recordings, voices, count: int, *, seed: int,
     candidates = [spoken for spoken in by_text.values() if len(spoken) == len(voices)
                   and all(min_frames <= recordings.frames(u) <= max_frames for u in spoken.values())]
     if len(candidates) < count:
-        raise ValueError(f"{recordings.corpus_dir} has {len(candidates)} {split} sentences recorded by all of {len(voices)} "
-                         f"voices within {min_frames}-{max_frames} frames; {count} were asked for")
+        raise ValueError(f"{recordings.corpus_dir} has {len(candidates)} {split} sentences recorded by all of "
+                         f"{len(voices)} voices within {min_frames}-{max_frames} frames; {count} were asked for")
     keep = np.random.default_rng(seed).choice(len(candidates), count, replace=False)
     return [candidates[i] for i in sorted(keep)]
 
@@ -424,8 +424,8 @@ def intelligibility(model, baseline, speak, sentences, ids, mean_style: list[Spo
     texts = [transcript(u.text) for u in targets]
     heard = {name: transcribe([s.waveform for s in spoken], rate) for name, spoken in audio.items()}
     phonemes = [phoneme_count(encoder, sentence_ids) for sentence_ids in ids[:count]]
-    result = {name: {"cer": character_error_rate(texts, hypotheses), **_measure(audio[name], phonemes, model.mel_config)}
-              for name, hypotheses in heard.items()}
+    result = {name: {"cer": character_error_rate(texts, hypotheses),
+                     **_measure(audio[name], phonemes, model.mel_config)} for name, hypotheses in heard.items()}
     result["recordings"] = setting_figures([median_f0(recordings.waveform(u), rate) for u in targets], phonemes,
                                            [model.mel_config.hop_length * recordings.frames(u) / rate for u in targets])
     for name in ("neutral_reference", "mean_style"):
@@ -436,7 +436,8 @@ def intelligibility(model, baseline, speak, sentences, ids, mean_style: list[Spo
             [recordings.frames(u) for u in targets],
             [s.stopped for s in audio[name]])
     return {**result, "sentences": count,
-            "samples": [{"reference": texts[i], **{name: heard[name][i] for name in heard}} for i in range(min(3, count))]}
+            "samples": [{"reference": texts[i], **{name: heard[name][i] for name in heard}}
+                        for i in range(min(3, count))]}
 
 
 def _measure(spoken: list[Spoken], phonemes, mel_config) -> dict:
@@ -498,7 +499,8 @@ def evaluate_run(recipe, run_dir, *, corpus_dir=None, zoo_root=None, style_sente
     out_dir = run_dir / "evaluation"
     figures = evaluate(model, corpus_dir, out_dir, baseline=zoo.load(recipe.base_preset, root=recipe.base_zoo,
                                                                      compile=False),
-                       baseline_name=recipe.base_preset, vocoder=zoo.load(VOCODER, compile=False), voices=recipe.training_voices,
+                       baseline_name=recipe.base_preset, vocoder=zoo.load(VOCODER, compile=False),
+                       voices=recipe.training_voices,
                        neutral_voice=recipe.voice, style_sentences=style_sentences, token_sentences=token_sentences,
                        intelligibility_sentences=intelligibility_sentences, seed=seed, progress=progress)
     figures["checkpoint"] = checkpoint
@@ -557,30 +559,32 @@ def card(recipe, model, figures: dict, data: dict, training: dict, command: str)
     held, transfer, tokens = figures["held_out"], figures["style_transfer"], figures["token_control"]
     preview = "" if training["finished"] else (
         f"\n> **Preview of a run in progress** (checkpoint at step {training['steps']}), not the finished preset.\n")
-    weights_mb = model.count_params() * 4 / 1e6
+    settings = transfer["settings"]
+    pitches = "/".join(_signed(p) for p in sorted({s["pitch"] for s in settings}))
+    speeds = "/".join(f"{v:g}" for v in sorted({s["speed"] for s in settings}))
+    voices = ", ".join(f"`{v}`" for v in data.get("voices", [data["voice"]]))
     hardware = training["hardware"]
     return f"""# {recipe.preset}
 {preview}
-{type(model).__name__} (`{keras.saving.get_registered_name(type(model))}`, {model.count_params():,} parameters,
-about {weights_mb:.1f} MB of float32 weights): Tacotron 2 with Global Style Tokens (Wang et al. 2018). A reference
-encoder ({len(model.reference_filters)} stride-2 convolutions + GRU {model.reference_rnn_units}) summarizes a recording's
-log-mel; {model.style_heads}-head attention over {model.style_tokens} learned tokens turns the summary into a
-{model.style_units}-d style embedding, projected and added to the encoder outputs the attention reads. Every
-other weight is warm-started from `{training['warm_start']}` (the style projection starts at zero, so step 0 is
-exactly that model). Trained without labels (the reference is the target utterance itself) on
-{len(transfer['settings'])} styles of one voice: Festival HTS slt at pitch
-{'/'.join(_signed(p) for p in sorted({s['pitch'] for s in transfer['settings']}))} semitones × speed
-{'/'.join(f'{s:g}' for s in sorted({s['speed'] for s in transfer['settings']}))}. Training never reads the
-settings; this evaluation does. Without a style the model speaks in its mean style (the mean token weights of
-training references). {model.symbols.capitalize()} in, {model.n_mels}-band log-mel at
-{model.mel_config.sample_rate:,} Hz out; `{held['vocoder']}` makes the waveform.
+{type(model).__name__} (`{keras.saving.get_registered_name(type(model))}`, {model.count_params():,} parameters):
+Tacotron 2 with Global Style Tokens (Wang et al. 2018). A reference encoder ({len(model.reference_filters)} stride-2
+convolutions + GRU {model.reference_rnn_units}) summarizes a recording's log-mel; {model.style_heads}-head attention
+over {model.style_tokens} learned tokens turns the summary into a {model.style_units}-d style embedding, projected
+and added to the encoder outputs the attention reads. Every other weight is warm-started from
+`{training['warm_start']}` (the style projection starts at zero, so step 0 is exactly that model).
+
+Trained without labels (the reference is the target utterance itself) on {len(settings)} styles of one voice:
+Festival HTS slt at pitch {pitches} semitones × speed {speeds}. Training never reads the settings; this
+evaluation does. Without a style the model speaks in its mean style (the mean token weights of training
+references). {model.symbols.capitalize()} in, {model.n_mels}-band log-mel at {model.mel_config.sample_rate:,} Hz
+out; `{held['vocoder']}` makes the waveform.
 
 ## Use
 
 ```sh
-tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset} --style-wav reference.wav   # a recording's style
+tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset} --style-wav reference.wav  # its style
 tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset} --style-weights {_example_weights(model)}
-tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset}                             # the mean style
+tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset}  # the mean style
 ```
 
 `--style-weights` takes one weight per token ({model.style_tokens}), used in every head. In Python:
@@ -604,20 +608,15 @@ its stop token). The target of each setting is what its recordings of the same s
 
 {_transfer_table(transfer)}
 
-Across the settings: F0 Spearman ρ {_number(transfer['f0_spearman'])} against the recordings
-({_number(transfer['f0_spearman_nominal'])} against the nominal pitches), mean error
-{_number(transfer['f0_error_semitones'], 2)} semitones (goal ρ ≥ {GOALS['spearman']} and ≤ {GOALS['f0_error_semitones']:g}:
-{_met(transfer['f0_goal_met'])}); rate ρ {_number(transfer['rate_spearman'])}
-({_number(transfer['rate_spearman_nominal'])} against the nominal speeds), mean error
-{_number(transfer['rate_error_percent'], 1)} % (goal ρ ≥ {GOALS['spearman']} and ≤ {GOALS['rate_error_percent']:g} %:
-{_met(transfer['rate_goal_met'])}). The mean style (no reference) for every setting would err by
-{_number(transfer['baseline_f0_error_semitones'], 2)} semitones and {_number(transfer['baseline_rate_error_percent'], 1)} %.
+Across the settings:
+
+{_transfer_summary_table(transfer)}
+
 Within a pitch level the recordings' F0 differs by noise only, so an output that gets the three levels right
 but orders the speeds within a level at random scores ρ 0.9 against the recordings on average (0.95 against
 the nominal pitches); the recordings' rates are equal across the pitches of a speed, so for the rates such an
-output scores 0.95 against both.
-Stopped within {tts_metrics.STOP_FACTOR}× the recording's length: {transfer[f'stopped_within_{tts_metrics.STOP_FACTOR}x']:.1%}
-of the {len(transfer['settings']) * held['style_sentences']} sentences.
+output scores 0.95 against both. Stopped within {tts_metrics.STOP_FACTOR}× the recording's length:
+{transfer[f'stopped_within_{tts_metrics.STOP_FACTOR}x']:.1%} of the {len(settings) * held['style_sentences']} sentences.
 
 ## Token control
 
@@ -653,7 +652,7 @@ Listening samples (reference, output, the style's own recording of the sentence)
 
 ## Data
 
-- corpus `{data['corpus']}` (voices {', '.join(f'`{v}`' for v in data.get('voices', [data['voice']]))}), {data['splits']}
+- corpus `{data['corpus']}` (voices {voices}), {data['splits']}
 - fingerprint (sha256 of its manifest): `{data['fingerprint']}`
 - built with `{data.get('corpus_command', 'tfspeech corpus build')}`
 
@@ -661,8 +660,9 @@ Listening samples (reference, output, the style's own recording of the sentence)
 
 - command: `{training['command']}` (resumable: run it again after an interruption)
 - warm start: every weight of `{training['warm_start']}`
-- steps: {training['steps']}, batch {training['batch_size']}, wall time {tts_evaluation._duration(training['wall_time_s'])}
-  on {hardware['machine']} ({hardware['cpu_count']} CPU cores, {hardware['gpus']} GPUs)
+- steps: {training['steps']}, batch {training['batch_size']}, wall time
+  {tts_evaluation._duration(training['wall_time_s'])} on {hardware['machine']} ({hardware['cpu_count']} CPU cores,
+  {hardware['gpus']} GPUs)
 
 ## Reproduce the figures
 
@@ -680,8 +680,9 @@ def _transfer_table(transfer: dict) -> str:
              _number(s['f0_error_semitones'], 2, sign=True), _number(s['rate_error_percent'], 1, sign=True),
              f"{s[stop]:.0%}"] for s in transfer["settings"]]
     mean = transfer["mean_style"]
-    rows.append(["mean style (no reference)", f"{_number(mean['f0_hz'], 1)} ({_number(mean['semitones'], 2, sign=True)})",
-                 "", _number(mean["rate"], 2), "", "", "", ""])
+    rows.append(["mean style (no reference)",
+                 f"{_number(mean['f0_hz'], 1)} ({_number(mean['semitones'], 2, sign=True)})", "",
+                 _number(mean["rate"], 2), "", "", "", ""])
     return tts_evaluation._table(["setting (pitch, speed)", "output F0, Hz (st)", "recordings F0, Hz (st)",
                                   "output rate, phon/s", "recordings rate", "F0 error, st", "rate error, %",
                                   f"stopped ≤ {tts_metrics.STOP_FACTOR}×"], rows)
@@ -695,10 +696,23 @@ def _setting_weights_table(transfer: dict) -> str:
     return tts_evaluation._table(["setting", *(f"token {t}" for t in range(tokens))], rows)
 
 
+def _transfer_summary_table(transfer: dict) -> str:
+    rows = [["median F0", _number(transfer["f0_spearman"]), _number(transfer["f0_spearman_nominal"]),
+             f"{_number(transfer['f0_error_semitones'], 2)} st",
+             f"{_number(transfer['baseline_f0_error_semitones'], 2)} st",
+             f"ρ ≥ {GOALS['spearman']}, ≤ {GOALS['f0_error_semitones']:g} st: {_met(transfer['f0_goal_met'])}"],
+            ["rate", _number(transfer["rate_spearman"]), _number(transfer["rate_spearman_nominal"]),
+             f"{_number(transfer['rate_error_percent'], 1)} %",
+             f"{_number(transfer['baseline_rate_error_percent'], 1)} %",
+             f"ρ ≥ {GOALS['spearman']}, ≤ {GOALS['rate_error_percent']:g} %: {_met(transfer['rate_goal_met'])}"]]
+    return tts_evaluation._table(["figure", "Spearman ρ vs the recordings", "ρ vs the nominal settings",
+                                  "mean absolute error", "the mean style's error", "goal"], rows)
+
+
 def _token_table(tokens: dict) -> str:
     values = tokens["values"]
-    rows = [[str(t["token"]), f"{np.mean(t['mean_style_weight']):.3f}", _number(t["pitch_slope_semitones"], 2, sign=True),
-             _number(t["rate_slope_percent"], 1, sign=True),
+    rows = [[str(t["token"]), f"{np.mean(t['mean_style_weight']):.3f}",
+             _number(t["pitch_slope_semitones"], 2, sign=True), _number(t["rate_slope_percent"], 1, sign=True),
              " / ".join(_number(v, 1, sign=True) for v in t["semitones"]),
              " / ".join(_number(v, 0, sign=True) for v in t["rate_change_percent"])] for t in tokens["tokens"]]
     weights = "/".join(f"{v:g}" for v in values)
@@ -712,9 +726,9 @@ def _intelligibility_table(heard: dict) -> str:
     for name, label in (("neutral_reference", "this model, a neutral reference (another sentence)"),
                         ("mean_style", "this model, the mean style")):
         entry, diff = heard[name], heard[name]["minus_baseline"]
-        rows.append([label, f"{entry['cer']:.3f}", f"{diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]",
-                     _met(entry["goal_met"]), f"{entry[stop]:.0%}", _number(entry["f0_hz"], 1),
-                     _number(entry["rate"], 2)])
+        interval = f"{diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]"
+        rows.append([label, f"{entry['cer']:.3f}", interval, _met(entry["goal_met"]), f"{entry[stop]:.0%}",
+                     _number(entry["f0_hz"], 1), _number(entry["rate"], 2)])
     base, recorded = heard["baseline"], heard["recordings"]
     rows.append([f"`{heard['baseline_preset']}`", f"{base['cer']:.3f}", "", "", "", _number(base["f0_hz"], 1),
                  _number(base["rate"], 2)])
@@ -756,8 +770,9 @@ def main(recipe, argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluate", action="store_true", required=True, help="evaluate, do not train")
     parser.add_argument("--corpus", type=Path, help="a built corpus folder (default: the run's own)")
     parser.add_argument("--out", type=Path, help=f"run folder (default: <cache>/runs/{recipe.preset})")
-    parser.add_argument("--zoo", type=Path, help="zoo folder for the preset (default: the repository's zoo/ for a "
-                                                 f"finished run, <out>/{tts_evaluation.PREVIEW_ZOO} for one in progress)")
+    parser.add_argument("--zoo", type=Path,
+                        help="zoo folder for the preset (default: the repository's zoo/ for a finished run, "
+                             f"<out>/{tts_evaluation.PREVIEW_ZOO} for one in progress)")
     parser.add_argument("--style-sentences", type=int, default=STYLE_SENTENCES, metavar="K",
                         help="test sentences synthesized in every style (default: %(default)s)")
     parser.add_argument("--token-sentences", type=int, default=TOKEN_SENTENCES, metavar="N",
