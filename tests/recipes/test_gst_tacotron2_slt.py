@@ -1,5 +1,6 @@
-"""The GST recipe on a two-style, 6-sentence slt corpus with a tiny base preset: warm start, two
-styles trained together, the mean style set in the checkpoint (slow: builds a corpus)."""
+"""The GST recipe: its nine styles, its model within the zoo's weight limit, and (slow: builds a
+corpus) a run on a two-style, 6-sentence slt corpus with a tiny base preset: warm start, two
+styles trained together, the mean style set in the checkpoint."""
 
 import dataclasses
 import json
@@ -15,7 +16,6 @@ from tfspeech.models.gst_tacotron2 import GSTTacotron2
 from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import gst_tacotron2_slt, tts_training
 
-pytestmark = pytest.mark.slow
 STYLES = (gst_tacotron2_slt.NEUTRAL_VOICE, gst_tacotron2_slt.style_voice(3, 1.15))
 TINY = {**gst_tacotron2_slt.tacotron2_slt.CONFIG, "embedding_dim": 8, "encoder_filters": 8, "encoder_layers": 1,
         "encoder_rnn_units": 4, "attention_units": 8, "attention_options": {"filters": 2, "kernel_size": 3},
@@ -52,6 +52,7 @@ def test_style_voices_are_the_nine_pitch_and_speed_settings():
     assert gst_tacotron2_slt.RECIPE.training_voices == voices
 
 
+@pytest.mark.slow
 def test_recipe_warm_starts_trains_every_style_and_saves_the_mean_style(corpus, base_zoo, tmp_path):
     recipe = dataclasses.replace(gst_tacotron2_slt.RECIPE, config={**TINY, **TINY_STYLE}, voices=STYLES,
                                  base_preset="tiny-base", base_zoo=str(base_zoo))
@@ -73,6 +74,13 @@ def test_recipe_warm_starts_trains_every_style_and_saves_the_mean_style(corpus, 
     batches = tts_training._dataset(recipe, corpus, "train", 4, 0, shuffle=False)
     expected = np.concatenate([saved.reference_weights(x["mels"], x["mel_lengths"]).numpy() for x, _ in batches])
     np.testing.assert_allclose(gst_tacotron2_slt.set_mean_style(saved, batches), expected.mean(axis=0), atol=1e-6)
+
+
+def test_the_recipes_model_fits_the_zoos_weight_limit(tmp_path):
+    model = GSTTacotron2(**gst_tacotron2_slt.CONFIG)
+    model.build()
+    model.save_weights(tmp_path / "model.weights.h5")
+    assert (tmp_path / "model.weights.h5").stat().st_size <= zoo.MAX_WEIGHTS_BYTES
 
 
 def test_mean_style_of_no_reference_is_an_error():
