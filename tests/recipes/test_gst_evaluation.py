@@ -121,11 +121,14 @@ def test_a_reference_is_never_the_sentence_itself():
 def test_transfer_summary_of_a_perfect_and_a_constant_output():
     recordings = [{"f0_hz": 150.0 * 2 ** (k / 12), "rate": 10.0 + k} for k in range(3)]
     perfect = gst_evaluation.transfer_summary(recordings, recordings, {"f0_hz": 150.0, "rate": 10.0}, [0, 1, 2],
-                                              [1, 1, 1])
+                                              [1.0, 1.1, 1.2])
     assert perfect["f0_spearman"] == pytest.approx(1.0) and perfect["rate_spearman"] == pytest.approx(1.0)
     assert perfect["f0_error_semitones"] == 0 and perfect["rate_error_percent"] == 0
     assert perfect["f0_goal_met"] and perfect["rate_goal_met"] and perfect["f0_spearman_nominal"] == pytest.approx(1)
-    assert math.isnan(perfect["rate_spearman_nominal"])  # one speed: no order to follow
+    one_speed = gst_evaluation.transfer_summary(recordings, recordings, recordings[0], [0, 1, 2], [1, 1, 1])
+    assert math.isnan(one_speed["rate_spearman_nominal"]) and not one_speed["rate_goal_met"]  # no order to follow
+    reversed_pitch = gst_evaluation.transfer_summary(recordings, recordings, recordings[0], [2, 1, 0], [1.0, 1.1, 1.2])
+    assert not reversed_pitch["f0_goal_met"], "the goal is to follow the nominal pitch settings"
     assert perfect["baseline_f0_error_semitones"] == pytest.approx(1.0)  # 0, 1 and 2 semitones off
     constant = gst_evaluation.transfer_summary([recordings[0]] * 3, recordings, recordings[0], [0, 1, 2], [1, 2, 3])
     assert math.isnan(constant["f0_spearman"]) and not constant["f0_goal_met"]

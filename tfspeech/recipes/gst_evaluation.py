@@ -143,10 +143,11 @@ def semitones(f0_hz, reference_hz):
 
 
 def transfer_summary(outputs: list[dict], recordings: list[dict], baseline: dict, pitches, speeds) -> dict:
-    """Across settings: Spearman ρ of the outputs' F0 and rate against the recordings' (the goal)
-    and against the nominal ``pitches`` and ``speeds`` (ties averaged), the mean absolute errors
-    (semitones, % of the recordings' rate) and the goals; the same errors of the ``baseline``
-    figures (the mean style, one output for every setting).
+    """Across settings: Spearman ρ of the outputs' F0 and rate against the nominal ``pitches`` and
+    ``speeds`` (ties averaged; the goal: the issue asks that F0 and rate follow the *settings*) and
+    against the recordings' figures, the mean absolute errors against the recordings (semitones, %
+    of the recordings' rate) and the goals; the same errors of the ``baseline`` figures (the mean
+    style, one output for every setting).
 
     With 3 pitches × 3 speeds, an output that gets every pitch level right but orders the speeds
     of one pitch at random scores ρ 0.9 against the recordings on average (their F0 differs by
@@ -164,9 +165,9 @@ def transfer_summary(outputs: list[dict], recordings: list[dict], baseline: dict
         "baseline_f0_error_semitones": float(np.mean(np.abs(semitones(baseline["f0_hz"], np.array(rec_f0))))),
         "baseline_rate_error_percent": float(np.mean(np.abs(baseline["rate"] / rec_rate - 1.0)) * 100.0),
     }
-    summary["f0_goal_met"] = bool(summary["f0_spearman"] >= GOALS["spearman"]
+    summary["f0_goal_met"] = bool(summary["f0_spearman_nominal"] >= GOALS["spearman"]
                                   and summary["f0_error_semitones"] <= GOALS["f0_error_semitones"])
-    summary["rate_goal_met"] = bool(summary["rate_spearman"] >= GOALS["spearman"]
+    summary["rate_goal_met"] = bool(summary["rate_spearman_nominal"] >= GOALS["spearman"]
                                     and summary["rate_error_percent"] <= GOALS["rate_error_percent"])
     return summary
 
@@ -612,9 +613,10 @@ Across the settings:
 
 {_transfer_summary_table(transfer)}
 
-Within a pitch level the recordings' F0 differs by noise only, so an output that gets the three levels right
-but orders the speeds within a level at random scores ρ 0.9 against the recordings on average (0.95 against
-the nominal pitches); the recordings' rates are equal across the pitches of a speed, so for the rates such an
+The goals take ρ against the nominal settings, as the issue words them ("follows the references' pitch
+settings"), and the errors against the recordings. Within a pitch level the recordings' F0 differs by noise
+only, so an output that gets the three levels right but orders the speeds within a level at random scores ρ 0.9
+against the recordings on average (0.95 against the nominal pitches); the recordings' rates are equal across the pitches of a speed, so for the rates such an
 output scores 0.95 against both. Stopped within {tts_metrics.STOP_FACTOR}× the recording's length:
 {transfer[f'stopped_within_{tts_metrics.STOP_FACTOR}x']:.1%} of the {len(settings) * held['style_sentences']} sentences.
 
