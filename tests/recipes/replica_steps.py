@@ -19,6 +19,7 @@ from tfspeech.models.vocoder_gan import VocoderGAN  # noqa: E402
 from tfspeech.models.vqvae import VQVAE  # noqa: E402
 from tfspeech.probabilistic.flows import Glow  # noqa: E402
 from tfspeech.probabilistic.gmm import GaussianMixtureDensity  # noqa: E402
+from tfspeech.probabilistic.hmm_keras import GaussianHMMDensity  # noqa: E402
 from tfspeech.probabilistic.vae import VariationalAutoencoder  # noqa: E402
 from tfspeech.probabilistic.wgan import WassersteinGAN  # noqa: E402
 
@@ -49,6 +50,8 @@ CASES = {
          rng.integers(1, 20, size=(4, 4))), True),
     "GaussianMixtureDensity": (lambda: GaussianMixtureDensity(2, 3), lambda: {"optimizer": sgd()},
                                (rng.normal(size=(4, 3)).astype("float32"),), True),
+    "GaussianHMMDensity": (lambda: GaussianHMMDensity(2, 3), lambda: {"optimizer": sgd()},
+                           (rng.normal(size=(4, 5, 3)).astype("float32"),), True),
     "Glow": (lambda: Glow(image_shape=(4, 4, 1), num_levels=1, steps_per_level=1, hidden_channels=4),
              lambda: {"optimizer": sgd()}, (rng.uniform(0.1, 0.9, size=(4, 4, 4, 1)).astype("float32"),), True),
     "VQVAE": (lambda: VQVAE(["a", "b"], n_mels=8, channels=8, code_dim=4, num_codes=8, speaker_dim=4,

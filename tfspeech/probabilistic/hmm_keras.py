@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfspeech.losses.replicas import replica_share
 from tfspeech.probabilistic import gaussian, hmm_inference
 
 #: Zero probabilities become this probability in the logits (softmax cannot express 0).
@@ -126,13 +127,14 @@ class GaussianHMMDensity(_HMMDensity):
 
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Negative log-likelihood per frame, averaged over the batch (``y`` is ignored)."""
+        """Negative log-likelihood per frame, averaged over the batch (``y`` is ignored); this
+        replica's share under ``tf.distribute``."""
         frames = tf.cast(tf.shape(x)[1], y_pred.dtype)
         nll = -y_pred / frames
         if sample_weight is not None:
             sample_weight = tf.cast(tf.reshape(sample_weight, [-1]), nll.dtype)
-            return tf.reduce_sum(nll * sample_weight) / tf.reduce_sum(sample_weight)
-        return tf.reduce_mean(nll)
+            return replica_share(tf.reduce_sum(nll * sample_weight) / tf.reduce_sum(sample_weight))
+        return replica_share(tf.reduce_mean(nll))
 
     def default_compile_args(self):
         """How ``tfspeech.zoo.load`` compiles it for fine-tuning."""
