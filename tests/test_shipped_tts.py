@@ -12,7 +12,7 @@ from tfspeech import zoo
 from tfspeech.metrics import intelligibility
 from tfspeech.synthesis import synthesize
 
-TTS_CLASSES = {"tfspeech>Tacotron", "tfspeech>Tacotron2"}
+TTS_CLASSES = {"tfspeech>Tacotron", "tfspeech>Tacotron2", "tfspeech>GSTTacotron2"}
 SHIPPED = zoo.roots()[-1]
 SHIPPED_TTS = [name for name in zoo.list(SHIPPED) if zoo.info(name, SHIPPED)["class"] in TTS_CLASSES]
 HELD_OUT = [
