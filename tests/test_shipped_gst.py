@@ -6,15 +6,13 @@ import numpy as np
 import pytest
 
 from tests.data.test_tts_pipeline import corpus  # noqa: F401 - the tiny espeak-ng corpus fixture
+from tests.voices import require_voice
 from tfspeech import zoo
 from tfspeech.data import voices
-from tfspeech.data.voices import check_voice, parse_voice
 from tfspeech.data.tts_pipeline import tts_dataset_for
 from tfspeech.synthesis import synthesize
 
 NAME = "gst-tacotron2-slt"
-SHIPPED = zoo.roots()[-1]
-pytestmark = pytest.mark.skipif(NAME not in zoo.list(SHIPPED), reason=f"{NAME} is not in the zoo yet")
 TEXT = "They pick up our trash twice a week."  # test split: never trained on
 REFERENCE_TEXT = "I have an exam next week, I must hit the books now."
 
@@ -27,11 +25,7 @@ def references(tmp_path_factory):
     folder = tmp_path_factory.mktemp("references")
     paths = {}
     for pitch, speed in ((-3, 0.85), (3, 1.15)):
-        voice = parse_voice(style_voice(pitch, speed))
-        try:
-            check_voice(voice)
-        except Exception as error:  # the voice's Debian package is missing
-            pytest.skip(f"{voice} is not available: {error}")
+        voice = require_voice(style_voice(pitch, speed))
         paths[pitch] = folder / f"pitch{pitch}.wav"
         assert voices.synthesize(voice, [REFERENCE_TEXT], [paths[pitch]]) == [None]
     return paths

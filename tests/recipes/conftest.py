@@ -4,9 +4,9 @@ preset (r = 3 like tacotron2-slt, half the student's)."""
 import keras
 import pytest
 
+from tests.voices import require_voice
 from tfspeech import zoo
 from tfspeech.data.corpus import build_corpus
-from tfspeech.data.voices import check_voice, parse_voice
 from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import student_slt
 
@@ -19,10 +19,7 @@ TINY_TEACHER = {**student_slt.CONFIG, "reduction_factor": 3, "embedding_dim": 8,
 
 @pytest.fixture(scope="session")
 def slt10_corpus(tmp_path_factory):
-    try:
-        check_voice(parse_voice(VOICE))
-    except Exception as error:  # the voice's Debian package is missing
-        pytest.skip(f"{VOICE} is not available: {error}")
+    require_voice(VOICE)
     return build_corpus([VOICE], n=10, out_dir=tmp_path_factory.mktemp("slt10"), progress=False)
 
 

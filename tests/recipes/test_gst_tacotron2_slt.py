@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
+from tests.voices import require_voice
 from tfspeech import zoo
 from tfspeech.data.corpus import build_corpus
-from tfspeech.data.voices import check_voice, parse_voice
 from tfspeech.models.gst_tacotron2 import GSTTacotron2
 from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import gst_tacotron2_slt, tts_training
@@ -27,10 +27,7 @@ TINY_STYLE = {"style_tokens": 3, "style_units": 8, "style_heads": 2, "reference_
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    try:
-        check_voice(parse_voice(STYLES[1]))
-    except Exception as error:  # the voice's Debian package is missing
-        pytest.skip(f"{STYLES[1]} is not available: {error}")
+    require_voice(STYLES[1])
     return build_corpus(list(STYLES), n=6, out_dir=tmp_path_factory.mktemp("styles"), progress=False)
 
 

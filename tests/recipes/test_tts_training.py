@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.voices import require_voice
 from tfspeech.data.corpus import build_corpus
-from tfspeech.data.voices import check_voice, parse_voice
 from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import tacotron_slt, tts_training
 
@@ -24,10 +24,7 @@ VOICE = "festival:cmu_us_slt_arctic_hts"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    try:
-        check_voice(parse_voice(VOICE))
-    except Exception as error:  # the voice's Debian package is missing
-        pytest.skip(f"{VOICE} is not available: {error}")
+    require_voice(VOICE)
     return build_corpus([VOICE], n=10, out_dir=tmp_path_factory.mktemp("slt10"), progress=False)
 
 
