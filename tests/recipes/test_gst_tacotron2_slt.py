@@ -85,3 +85,13 @@ def test_mean_style_of_no_reference_is_an_error():
     model.build()
     with pytest.raises(ValueError, match="no reference"):
         gst_tacotron2_slt.set_mean_style(model, [])
+
+
+def test_training_help_names_only_the_gst_evaluation_and_abbreviations_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        gst_tacotron2_slt.main(["--help"])
+    shown = capsys.readouterr().out
+    assert "--evaluate --help" in shown and "--finetune-steps" not in shown and "--evaluate-subset" not in shown
+    with pytest.raises(SystemExit):
+        gst_tacotron2_slt.main(["--eval"])
+    assert "write --evaluate in full" in capsys.readouterr().err

@@ -114,7 +114,7 @@ def main(argv=None) -> int:
         from tfspeech.recipes import gst_evaluation
 
         return gst_evaluation.main(RECIPE, argv)
-    return tts_training.main(RECIPE, argv)
+    return tts_training.main(RECIPE, argv, own_evaluation=True)
 
 
 if __name__ == "__main__":

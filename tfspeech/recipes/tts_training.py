@@ -53,8 +53,12 @@ from tfspeech.text import TextEncoder
 __all__ = ["STRATEGIES", "Recipe", "corpus_fingerprint", "main", "make_strategy", "train"]
 
 
-def main(recipe: Recipe, argv: list[str] | None = None) -> int:
-    """Command line of a recipe module (see ``--help``)."""
+def main(recipe: Recipe, argv: list[str] | None = None, *, own_evaluation: bool = False) -> int:
+    """Command line of a recipe module (see ``--help``).
+
+    ``own_evaluation``: the recipe module handles ``--evaluate`` itself (its ``--evaluate --help``
+    lists the options); the training help then names ``--evaluate`` alone.
+    """
     parser = argparse.ArgumentParser(
         prog=f"python -m {recipe.module}",
         description=f"Train the {recipe.preset} preset ({recipe.model_class.__name__}) on the {recipe.voice} "
@@ -74,6 +78,11 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     add_strategy_option(parser)
     parser.add_argument("--seed", type=int, default=0,
                         help="weights and data order; with --evaluate, the held-out draw (default: %(default)s)")
+    if own_evaluation:
+        parser.add_argument("--evaluate", action="store_true",
+                            help=f"do not train: measure the run and write the preset (see "
+                                 f"'python -m {recipe.module} --evaluate --help' for its options)")
+        return _train_or_refuse(parser, recipe, parser.parse_args(argv))
     evaluation = parser.add_argument_group(
         "evaluation", "measure the run on held-out sentences and write its zoo preset "
                       "(tfspeech.recipes.tts_evaluation)")
@@ -94,13 +103,27 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.finetune_steps < 0:
         parser.error("--finetune-steps must be 0 (skip) or more")
-    out = args.out if args.out is not None else default_cache_dir() / "runs" / recipe.preset
     if args.evaluate:
-        folder = tts_evaluation.evaluate_run(recipe, out, corpus_dir=args.corpus, zoo_root=args.zoo,
-                                             subset=args.evaluate_subset, seed=args.seed,
+        folder = tts_evaluation.evaluate_run(recipe, _run_dir(recipe, args), corpus_dir=args.corpus,
+                                             zoo_root=args.zoo, subset=args.evaluate_subset, seed=args.seed,
                                              finetune_steps=args.finetune_steps)
         print(f"preset written: {folder}")
         return 0
+    return _train_or_refuse(parser, recipe, args)
+
+
+def _run_dir(recipe: Recipe, args) -> Path:
+    return args.out if args.out is not None else default_cache_dir() / "runs" / recipe.preset
+
+
+def _train_or_refuse(parser, recipe: Recipe, args) -> int:
+    """Trains as ``args`` say (refusing bad numbers); ``--evaluate`` must have been handled already."""
+    if args.evaluate:  # an abbreviation (--eval) reached the training parser of a recipe that evaluates itself
+        parser.error("write --evaluate in full: this recipe's evaluation has its own options")
+    for name in ("steps", "batch_size", "checkpoint_every"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    out = _run_dir(recipe, args)
     corpus = args.corpus if args.corpus is not None else build_corpus(list(recipe.training_voices),
                                                                        n=recipe.corpus_sentences)
     train(recipe, corpus, out, steps=args.steps, batch_size=args.batch_size,
