@@ -24,10 +24,14 @@ algorithm as ``tfspeech.audio.griffin_lim``; Tacotron's linear spectrogram when 
 polisher.tflite``) sharpens each sentence's mels with the exported spectrogram polisher first.
 
 An exported GST model (``GSTTacotron2``) speaks every sentence in one style through its
-``synthesize_styled`` signature: ``--style-weights 0.3,0,...`` (one weight per style token), or
+``synthesize_styled`` signature: ``--style high-fast``, one of its named styles (their token
+weights are in the settings file, ``named_styles``; the preset's card lists them with their
+measured pitch and rate), ``--style-weights 0.3,0,...`` (one weight per style token), or
 ``--style-wav ref.wav``, a 16-bit PCM WAV at the model's sample rate whose log-mel (the numpy
-front end below) the ``style_weights`` signature turns into token weights. Without either: the
-model's mean style (the ``synthesize`` signature).
+front end below) the ``style_weights`` signature turns into token weights. Without any: the
+model's mean style (the ``synthesize`` signature)::
+
+    python synthesize_text.py gst.tflite "Any sentence." --style low-slow -o out.wav
 """
 
 from __future__ import annotations
@@ -134,6 +138,23 @@ def parse_style_weights(text: str, heads: int, tokens: int) -> np.ndarray:
         raise ValueError(f"--style-weights got {values.size} values; the model has {tokens} style tokens: give "
                          f"{tokens} weights (one per token){per_head}")
     return np.broadcast_to(values.reshape(-1, tokens), (heads, tokens)).astype(np.float32)
+
+
+def named_style_weights(settings: dict, name: str, heads: int, tokens: int) -> np.ndarray:
+    """Float32 ``(heads, tokens)`` token weights of the named style ``name`` (the settings'
+    ``named_styles``); ``ValueError`` for a model without named styles or an unknown name."""
+    named = settings.get("named_styles") or {}
+    if not named:
+        raise ValueError(f"--style {name}: the model has no named styles; give --style-weights or --style-wav "
+                         "instead (or export a GST preset whose evaluation named its styles)")
+    if name not in named:
+        raise ValueError(f"--style {name}: the model has no style of that name; choose one of "
+                         f"{', '.join(sorted(named))}")
+    weights = np.asarray(named[name], np.float32)
+    if weights.shape not in ((tokens,), (heads, tokens)):
+        raise ValueError(f"named style {name!r} of the settings file holds weights of shape {weights.shape}, but "
+                         f"the model takes ({heads}, {tokens}); re-export the model to rewrite its settings")
+    return np.broadcast_to(weights, (heads, tokens)).astype(np.float32)
 
 
 def reference_style_weights(runner: LiteRTRunner, path: str | Path, settings: dict) -> np.ndarray:
@@ -345,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--polish", help="an exported spectrogram polisher .tflite (its .json next to it) applied "
                         "to the mels before the vocoder; default: none")
     style = parser.add_mutually_exclusive_group()
+    style.add_argument("--style", metavar="NAME",
+                       help="a GST model's named style (e.g. high-fast; the names are in the model's settings "
+                            "file, and the preset's card lists them with their measured pitch and rate)")
     style.add_argument("--style-weights", metavar="W1,W2,...",
                        help="a GST model's style: one weight per style token (e.g. 0.3,0,0.7,...; a negative first "
                             "value needs '=': --style-weights=-0.5,...); default: the model's mean style")
@@ -370,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             polisher.check_mel_config(settings["mel_config"])
         runner = LiteRTRunner(args.model, num_threads=args.threads)
         style_weights = None
-        if args.style_weights is not None:
+        if args.style is not None:
+            style_weights = named_style_weights(settings, args.style, *style_shape(runner))
+        elif args.style_weights is not None:
             style_weights = parse_style_weights(args.style_weights, *style_shape(runner))
         elif args.style_wav is not None:
             style_weights = reference_style_weights(runner, args.style_wav, settings)

@@ -1,12 +1,13 @@
-"""Style control in the product: synthesis.synthesize(style=...) and `tfspeech synthesize --style-wav /
---style-weights` on a tiny GST Tacotron 2 (a reference waveform, an audio file, token weights, bad input)."""
+"""Style control in the product: synthesis.synthesize(style=...) and `tfspeech synthesize --style /
+--style-wav / --style-weights` on a tiny GST Tacotron 2 (a named style, a reference waveform, an audio
+file, token weights, bad input)."""
 
 import keras
 import numpy as np
 import pytest
 
 from tests.models import tts_checks
-from tests.models.test_gst_tacotron2 import make, styled
+from tests.models.test_gst_tacotron2 import NAMED, make, styled
 from tests.models.test_tacotron2 import make as make_tacotron2
 from tfspeech import cli, synthesis, zoo
 from tfspeech.audio import load, log_mel_spectrogram, save
@@ -29,6 +30,7 @@ def shared():
     model = styled(make())
     tts_checks.set_stop_bias(model, -30.0)  # every sentence runs to the 8-frame guard
     model.mean_style_weights.assign(np.random.default_rng(3).dirichlet(np.ones(4), 2).astype(np.float32))
+    model.set_named_styles(NAMED)
     keras.utils.set_random_seed(0)
     vocoder = ISTFTVocoder(model.mel_config.to_dict(), channels=8, intermediate_channels=8, blocks=1, kernel_size=3)
     vocoder.build_from_preset()
@@ -82,6 +84,22 @@ def test_a_reference_at_another_rate_is_resampled(gst, tmp_path):
     np.testing.assert_allclose(synthesis.style_token_weights(gst, path), native, atol=0.02)
 
 
+def test_a_named_style_speaks_as_its_token_weights(shared):
+    model, _ = shared
+    np.testing.assert_array_equal(synthesis.style_token_weights(model, "low-slow"), NAMED["low-slow"][None])
+    by_name = speak(shared, style="low-slow")
+    np.testing.assert_array_equal(by_name, speak(shared, style=NAMED["low-slow"]))
+    assert np.abs(by_name - speak(shared)).max() > 1e-3
+
+
+def test_a_name_is_looked_up_before_a_path(shared, tmp_path, monkeypatch):
+    model, _ = shared
+    monkeypatch.chdir(tmp_path)
+    save(tmp_path / "fast.wav", voiced(0.3, 22050), 22050).rename(tmp_path / "fast")  # named like a style
+    np.testing.assert_array_equal(synthesis.style_token_weights(model, "fast"), model.named_style_weights("fast"))
+    assert synthesis.style_token_weights(model, "./fast").shape == (1, 2, 4)  # a path to it is still a path
+
+
 @pytest.mark.parametrize("style, error, message", [
     ((np.zeros(0, np.float32), 22050), ValueError, "is empty"),
     ((np.full(4000, np.nan, np.float32), 22050), ValueError, "4000 NaN/inf samples"),
@@ -94,6 +112,9 @@ def test_a_reference_at_another_rate_is_resampled(gst, tmp_path):
     ([0.5, np.inf, 0, 0], ValueError, "finite"),
     (np.zeros(4000, np.float32), ValueError, r"style got 4000 values .* \(waveform, sample_rate\)"),
     ("no-such.wav", FileNotFoundError, "no audio file at no-such.wav"),
+    ("low-slwo", FileNotFoundError, r"style 'low-slwo' is not a named style of this model \(its named styles are "
+                                    r"fast, low-slow\), and there is no audio file at low-slwo: give a style name, "
+                                    r"or the path of a recording to imitate. Did you mean 'low-slow'\?"),
 ])
 def test_bad_style_is_refused_clearly(gst, style, error, message):
     with pytest.raises(error, match=message):
@@ -127,14 +148,17 @@ def synthesize_cli(*args) -> int:
 def test_cli_style_options_are_exclusive_and_documented(capsys):
     parser = cli.build_parser()
     parsed = parser.parse_args(["synthesize", "Hi.", "-o", "x.wav"])
-    assert parsed.style_wav is None and parsed.style_weights is None
-    with pytest.raises(SystemExit):
-        parser.parse_args(["synthesize", "Hi.", "-o", "x.wav", "--style-wav", "a.wav", "--style-weights", "1,0"])
-    assert "not allowed with argument" in capsys.readouterr().err
+    assert parsed.style is None and parsed.style_wav is None and parsed.style_weights is None
+    for both in (["--style-wav", "a.wav", "--style-weights", "1,0"], ["--style", "fast", "--style-wav", "a.wav"],
+                 ["--style", "fast", "--style-weights", "1,0"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["synthesize", "Hi.", "-o", "x.wav", *both])
+        assert "not allowed with argument" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args(["synthesize", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "--style-wav WAV" in help_text and "--style-weights W1,W2,..." in help_text
+    assert "--style NAME" in help_text and "--style-wav WAV" in help_text and "--style-weights W1,W2,..." in help_text
+    assert "its card lists them with their measured pitch and rate" in help_text
     assert "the preset's mean style" in help_text
 
 
@@ -152,8 +176,27 @@ def test_cli_speaks_in_the_style_of_weights_or_a_recording(tiny_zoo, shared, cap
     assert not np.array_equal(outputs["wav"], outputs["mean"])
 
 
+def test_cli_speaks_in_a_named_style_as_its_token_weights(tiny_zoo, capsys):
+    weights = ",".join(repr(float(value)) for value in NAMED["low-slow"].ravel())
+    outputs = {}
+    for name, style in (("named", ["--style", "low-slow"]), ("weights", [f"--style-weights={weights}"])):
+        assert synthesize_cli("--preset", "tiny-gst", "-o", tiny_zoo / f"{name}.wav", *style) == 0, \
+            capsys.readouterr().err
+        outputs[name] = load(tiny_zoo / f"{name}.wav")[0]
+    np.testing.assert_array_equal(outputs["named"], outputs["weights"])
+
+
+def test_cli_a_gst_preset_without_named_styles_says_so():
+    with pytest.raises(cli.InputError, match="--style fast: tiny has no named styles; give --style-wav or "
+                                             "--style-weights instead"):
+        cli._check_style_name("fast", "tiny", {"style_tokens": 4, "style_heads": 2})
+
+
 @pytest.mark.parametrize("preset, style, message", [
     ("tiny-tacotron2", ["--style-weights", "1,0,0,0"], "tiny-tacotron2 has no style tokens"),
+    ("tiny-tacotron2", ["--style", "fast"], "tiny-tacotron2 has no style tokens (it speaks in one style); --style,"),
+    ("tiny-gst", ["--style", "slow"], "--style slow: tiny-gst has no style of that name; choose one of fast, "
+                                      "low-slow"),
     ("tiny-gst", ["--style-weights", "1,0"], "--style-weights got 2 values; the preset has 4 style tokens: give 4 "
                                              "weights (one per token) or 8 (head by head)"),
     ("tiny-gst", ["--style-weights", "1,x,0,0"], "--style-weights takes comma-separated numbers"),

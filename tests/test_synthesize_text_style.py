@@ -1,5 +1,5 @@
-"""export/synthesize_text.py with an exported GST Tacotron 2: --style-weights and --style-wav without
-TensorFlow, and clear refusals."""
+"""export/synthesize_text.py with an exported GST Tacotron 2: --style, --style-weights and --style-wav
+without TensorFlow, and clear refusals."""
 
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.models import tts_checks
-from tests.models.test_gst_tacotron2 import make, styled
+from tests.models.test_gst_tacotron2 import NAMED, make, styled
 from tests.no_tensorflow import import_runner, run_without_tensorflow
 from tfspeech import export
 from tfspeech.audio import load, log_mel_spectrogram, save
@@ -27,8 +27,8 @@ def voiced(seconds: float, sample_rate: int = 22050) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """The tiny GST model (runs to its 8-frame guard) and its ``.tflite``."""
-    model = styled(make())
+    """The tiny GST model (runs to its 8-frame guard) with ``NAMED`` styles, and its ``.tflite``."""
+    model = styled(make(named_styles=NAMED))
     tts_checks.set_stop_bias(model, -30.0)
     model.mean_style_weights.assign(np.random.default_rng(3).dirichlet(np.ones(4), 2).astype(np.float32))
     path = tmp_path_factory.mktemp("gst") / "gst.tflite"
@@ -63,6 +63,32 @@ def test_style_weights_steer_the_exported_model_without_tensorflow(exported, tmp
     np.testing.assert_array_equal(first, heads)
 
 
+def test_a_named_style_speaks_as_its_token_weights_without_tensorflow(exported, tmp_path):
+    _, path = exported
+    weights = ",".join(repr(float(value)) for value in NAMED["low-slow"].ravel())
+    by_name = speak(path, tmp_path / "named.wav", "--style", "low-slow")
+    assert isinstance(by_name, np.ndarray), by_name.stderr[-2000:]
+    np.testing.assert_array_equal(by_name, speak(path, tmp_path / "weights.wav", f"--style-weights={weights}"))
+    assert not np.array_equal(by_name, speak(path, tmp_path / "plain.wav"))
+
+
+def test_named_styles_come_from_the_settings_file(device):
+    runner_module, _, settings = device
+    assert sorted(settings["named_styles"]) == ["fast", "low-slow"]
+    np.testing.assert_array_equal(runner_module.named_style_weights(settings, "fast", 2, 4),
+                                  np.tile(NAMED["fast"], (2, 1)))
+    with pytest.raises(ValueError, match="--style fast: the model has no named styles; give --style-weights or "
+                                         "--style-wav instead"):
+        runner_module.named_style_weights({**settings, "named_styles": {}}, "fast", 2, 4)
+    with pytest.raises(ValueError, match=r"named style 'fast' of the settings file holds weights of shape \(3,\)"):
+        runner_module.named_style_weights({"named_styles": {"fast": [1.0, 0, 0]}}, "fast", 2, 4)
+
+
+def test_help_names_the_style_option():
+    result = run_without_tensorflow(SCRIPT, "--help")
+    assert result.returncode == 0 and "--style NAME" in result.stdout and "named style" in result.stdout
+
+
 def test_the_styled_signature_speaks_the_keras_models_style_and_its_mean_style(exported, device):
     model, _ = exported
     runner_module, runner, settings = device
@@ -91,11 +117,14 @@ def test_a_model_without_styles_is_refused(tmp_path):
     from tests.models.test_tacotron2 import make as make_tacotron2
 
     export.tflite(make_tacotron2(), tmp_path / "plain.tflite")
-    result = speak(tmp_path / "plain.tflite", tmp_path / "x.wav", "--style-weights", "1,0,0,0")
-    assert result.returncode == 2 and "no synthesize_styled signature" in result.stderr
+    for style in (["--style-weights", "1,0,0,0"], ["--style", "fast"]):
+        result = speak(tmp_path / "plain.tflite", tmp_path / "x.wav", *style)
+        assert result.returncode == 2 and "no synthesize_styled signature" in result.stderr
 
 
 @pytest.mark.parametrize("extra, message", [
+    (["--style", "slow"], "--style slow: the model has no style of that name; choose one of fast, low-slow"),
+    (["--style", "fast", "--style-wav", "short"], "not allowed with argument"),
     (["--style-weights", "1,0"], "--style-weights got 2 values; the model has 4 style tokens: give 4 weights "
                                  "(one per token) or 8 (head by head)"),
     (["--style-weights", "1,x,0,0"], "--style-weights takes comma-separated numbers"),

@@ -163,19 +163,32 @@ def _synthesize(args) -> int:
 
 
 def _style(args, preset: dict):
-    """``synthesize``'s ``style`` from ``--style-wav`` (the file's path) or ``--style-weights``
-    (``(tokens,)`` or ``(heads, tokens)`` float32), checked against the preset's record before any
-    model loads; None without either (the model's mean style)."""
-    if args.style_wav is None and args.style_weights is None:
+    """``synthesize``'s ``style`` from ``--style`` (the name), ``--style-wav`` (the file's path) or
+    ``--style-weights`` (``(tokens,)`` or ``(heads, tokens)`` float32), checked against the preset's
+    record before any model loads; None without any (the model's mean style)."""
+    if args.style is None and args.style_wav is None and args.style_weights is None:
         return None
     config = preset.get("config") or {}
     if "style_tokens" not in config:
-        raise InputError(f"{args.preset} has no style tokens (it speaks in one style); --style-wav and "
+        raise InputError(f"{args.preset} has no style tokens (it speaks in one style); --style, --style-wav and "
                          "--style-weights need a GST preset (a GSTTacotron2, such as gst-tacotron2-slt)")
+    if args.style is not None:
+        return _check_style_name(args.style, args.preset, config)
     if args.style_wav is not None:
         _check_audio(args.style_wav)
         return args.style_wav
     return _parse_style_weights(args.style_weights, int(config["style_tokens"]), int(config["style_heads"]))
+
+
+def _check_style_name(name: str, preset_name: str, config: dict) -> str:
+    """``name`` when it is one of the preset's named styles (its config's ``named_styles``)."""
+    names = sorted(config.get("named_styles") or {})
+    if name in names:
+        return name
+    if not names:
+        raise InputError(f"--style {name}: {preset_name} has no named styles; give --style-wav or --style-weights "
+                         "instead")
+    raise InputError(f"--style {name}: {preset_name} has no style of that name; choose one of {', '.join(names)}")
 
 
 def _parse_style_weights(text: str, tokens: int, heads: int):
@@ -404,13 +417,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sharpen the predicted mels with a spectrogram polisher preset before the vocoder "
                             "(default PRESET: %(const)s; without --polish: no polishing)")
     style = synth.add_mutually_exclusive_group()
+    style.add_argument("--style", metavar="NAME",
+                       help="speak in one of the GST preset's named styles (e.g. high-fast; its card lists them "
+                            "with their measured pitch and rate)")
     style.add_argument("--style-wav", metavar="WAV",
                        help="speak in the style of this recording (a GST preset; any format and sample rate "
                             "soundfile reads, at least about a second of speech)")
     style.add_argument("--style-weights", metavar="W1,W2,...",
                        help="speak in the style of these token weights, one per style token of the GST preset "
                             "(e.g. 0.3,0,0.7,...; a negative first value needs '=': --style-weights=-0.5,...). "
-                            "Without --style-wav or --style-weights: the preset's mean style")
+                            "Without --style, --style-wav or --style-weights: the preset's mean style")
     synth.add_argument("--plot", help="also write the attention alignments as a PNG")
     synth.set_defaults(run=_synthesize)
 

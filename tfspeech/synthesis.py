@@ -9,13 +9,15 @@ stop token. A sentence the model did not say completely (cut at ``max_frames``, 
 attention skipped words) is split further and decoded again; one that still fails is named
 in a warning, never returned silently. The sentences' audio is joined with short pauses.
 
-A GST model (``GSTTacotron2``) speaks every sentence in one style: a reference recording's
-(``style=(waveform, sample_rate)``, or an audio file's path), given token weights
-(``style=[0.3, 0, ...]``), or without ``style`` its mean training style.
+A GST model (``GSTTacotron2``) speaks every sentence in one style: one of its named styles
+(``style="low-slow"``), a reference recording's (``style=(waveform, sample_rate)``, or an audio
+file's path), given token weights (``style=[0.3, 0, ...]``), or without ``style`` its mean
+training style.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import numbers
 import os
@@ -67,6 +69,8 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
             the vocoder (Griffin-Lim then inverts the polished mels, also for Tacotron); ``None``:
             no polishing.
         style: the speaking style of a GST model (``GSTTacotron2``), the same for every sentence:
+            the name of one of its named styles (``model.named_styles``, e.g. ``"low-slow"``; a str is
+            looked up among the names before it is taken for a path);
             a reference recording as ``(waveform, sample_rate)`` (mono float ``(samples,)`` in [-1, 1],
             Hz; any rate, resampled to the model's) or as the path of an audio file (any format and
             rate soundfile reads), at least ``model.min_reference_frames`` frames long; or token
@@ -81,7 +85,8 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
         ValueError: empty text, nothing speakable, a model that is no TTS model, a vocoder that does
             not fit the model, a style for a model without style tokens, a reference recording that
             is empty, holds NaN/inf or is too short, or token weights of the wrong count.
-        FileNotFoundError: ``style`` names a file that does not exist.
+        FileNotFoundError: ``style`` is a str that is neither a named style of the model nor an
+            existing file (the message lists the named styles), or a path of no file.
         tfspeech.text.UnknownSymbolsError: characters the model cannot read (listed with positions).
         tfspeech.zoo.PresetError: the preset cannot be found or loaded.
     """
@@ -129,12 +134,18 @@ def synthesize(text: str, preset: str = DEFAULT_PRESET, vocoder: str | None = No
 
 
 def style_token_weights(model, style) -> np.ndarray:
-    """``synthesize``'s ``style`` (a path, ``(waveform, sample_rate)`` or token weights) → float32
-    token weights ``(1, heads, tokens)`` of the GST ``model``; ``ValueError`` naming what is wrong."""
+    """``synthesize``'s ``style`` (a named style, a path, ``(waveform, sample_rate)`` or token
+    weights) → float32 token weights ``(1, heads, tokens)`` of the GST ``model``; ``ValueError``
+    naming what is wrong (``FileNotFoundError`` for a str that is neither a named style nor a file).
+    A str is looked up among the named styles first, then taken for a path."""
     if not isinstance(model, GSTTacotron2):
         raise ValueError(f"{type(model).__name__} has no style tokens, so it speaks in one style only; "
                          "style control needs a GST model (a GSTTacotron2 preset such as 'gst-tacotron2-slt'), "
                          "or leave style out")
+    if isinstance(style, str) and style in model.named_styles:
+        return model.named_style_weights(style)
+    if isinstance(style, str) and not os.path.isfile(style):
+        raise FileNotFoundError(_neither_named_style_nor_file(model, style))
     if isinstance(style, (str, os.PathLike)):
         waveform, sample_rate = load(style)
         return reference_style_weights(model, waveform, sample_rate, what=str(style))
@@ -145,6 +156,16 @@ def style_token_weights(model, style) -> np.ndarray:
         raise ValueError(f"style got {values.size} values but the model has {model.style_tokens} style tokens; "
                          "pass a reference recording as (waveform, sample_rate) or as a file path")
     return model.check_style_weights(values[None] if values.ndim == 2 else values, 1).numpy()
+
+
+def _neither_named_style_nor_file(model: GSTTacotron2, style: str) -> str:
+    """The error for a ``style`` str that is no named style of ``model`` and no file."""
+    names = sorted(model.named_styles)
+    close = difflib.get_close_matches(style, names, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    available = f"its named styles are {', '.join(names)}" if names else "it has no named styles"
+    return (f"style {style!r} is not a named style of this model ({available}), and there is no audio file at "
+            f"{style}: give a style name, or the path of a recording to imitate.{hint}")
 
 
 def reference_style_weights(model: GSTTacotron2, waveform, sample_rate: int, what: str = "the style reference"):

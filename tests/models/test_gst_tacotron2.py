@@ -6,6 +6,7 @@ import pytest
 
 from tests.models import tts_checks
 from tests.models.test_tacotron2 import make as make_tacotron2
+from tfspeech import zoo
 from tfspeech.models.gst_tacotron2 import GSTTacotron2
 from tfspeech.runtime.litert_runner import LiteRTRunner
 
@@ -113,3 +114,58 @@ def test_tflite_export_with_style_signatures(model, tmp_path):
     lite = runner.run_signature("synthesize_styled", text=text, style_weights=weights)
     keras_out = model.infer(text, style_weights=weights)
     np.testing.assert_allclose(lite["mels"], keras_out["mels"], atol=1e-4)
+
+
+# --- named styles --------------------------------------------------------------------------------
+
+NAMED = {"low-slow": np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.2, 0.3, 0.4]], np.float32),  # (heads, tokens)
+         "fast": np.array([0.0, 0.0, 0.25, 0.75], np.float32)}  # (tokens,): every head
+
+
+def test_named_styles_survive_config_keras_file_and_zoo_round_trips(tmp_path):
+    model = make(named_styles=NAMED)
+    config = model.get_config()
+    assert list(config["named_styles"]) == ["fast", "low-slow"]  # sorted
+    assert config["named_styles"]["fast"] == [NAMED["fast"].tolist()] * 2  # plain JSON lists, per head
+    tts_checks.check_config_and_keras_file_round_trip(model, tmp_path)
+    model.save(tmp_path / "named.keras")
+    zoo.save_preset(model, "tiny-named", root=tmp_path, data={"fingerprint": "none"}, training={"command": "tests"},
+                    metrics={})
+    for other in (keras.saving.load_model(tmp_path / "named.keras"), zoo.load("tiny-named", root=tmp_path)):
+        assert other.get_config()["named_styles"] == config["named_styles"]
+        np.testing.assert_array_equal(other.named_style_weights("low-slow"), NAMED["low-slow"][None])
+
+
+def test_a_named_style_is_its_token_weights_for_every_head(model):
+    model.set_named_styles(NAMED)
+    try:
+        assert sorted(model.named_styles) == ["fast", "low-slow"]
+        weights = model.named_style_weights("fast")
+        assert weights.dtype == np.float32 and weights.shape == (1, 2, 4)
+        np.testing.assert_array_equal(weights[0], np.tile(NAMED["fast"], (2, 1)))
+        tts_checks.set_stop_bias(model, -30.0)
+        by_name = model.infer(tts_checks.TEXT, style_weights=model.named_style_weights("fast"))["mels"]
+        np.testing.assert_array_equal(by_name, model.infer(tts_checks.TEXT, style_weights=NAMED["fast"])["mels"])
+        with pytest.raises(ValueError, match="no style named 'slow'; this model's named styles: fast, low-slow"):
+            model.named_style_weights("slow")
+    finally:
+        model.set_named_styles({})
+    with pytest.raises(ValueError, match="no style named 'fast'; this model's named styles: none"):
+        model.named_style_weights("fast")
+
+
+@pytest.mark.parametrize("named, message", [
+    ({"Low": [1.0, 0, 0, 0]}, "style name 'Low': use lowercase letters and digits, words joined by '-'"),
+    ({"low_slow": [1.0, 0, 0, 0]}, "style name 'low_slow'"),
+    ({"-low": [1.0, 0, 0, 0]}, "style name '-low'"),
+    ({"": [1.0, 0, 0, 0]}, "style name ''"),
+    ({"low": [0.5, 0.5]}, r"named style 'low': token weights must have shape \(4,\) or \(2, 4\) .* got \(2,\)"),
+    ({"low": np.ones((3, 4))}, r"got \(3, 4\)"),
+    ({"low": [0.5, np.nan, 0, 0]}, "named style 'low': token weights must be finite"),
+    ({"low": ["a", 0, 0, 0]}, "named style 'low': token weights must be numbers"),
+    ([("low", [1.0, 0, 0, 0])], "named styles must be a mapping"),
+])
+def test_bad_named_styles_are_refused_clearly_and_change_nothing(model, named, message):
+    with pytest.raises(ValueError, match=message):
+        model.set_named_styles({"fast": NAMED["fast"], **named} if isinstance(named, dict) else named)
+    assert model.named_styles == {}

@@ -1,7 +1,7 @@
 """The GST evaluation on a hand-made corpus of harmonic tones (three "styles" whose pitch and
 length are known exactly) and tiny untrained models: the measures, the token-sweep rule, the
-reference pairing, the summary across settings, and an end-to-end run that writes a loadable
-preset with its card."""
+reference pairing, the summary across settings, the named styles (from training recordings only),
+and an end-to-end run that writes a loadable preset with its named styles and card."""
 
 import hashlib
 import json
@@ -13,6 +13,7 @@ import pytest
 
 from tfspeech import zoo
 from tfspeech.audio import save
+from tfspeech.data.layout import read_corpus
 from tfspeech.models.gst_tacotron2 import GSTTacotron2
 from tfspeech.models.tacotron2 import Tacotron2
 from tfspeech.recipes import gst_evaluation, gst_tacotron2_slt, tts_training
@@ -27,6 +28,9 @@ SENTENCES = [("A bad cold.", "{AH0} {B AE1 D} {K OW1 L D} ."),
              ("He ran home.", "{HH IY1} {R AE1 N} {HH OW1 M} ."),
              ("The old dog slept.", "{DH AH0} {OW1 L D} {D AO1 G} {S L EH1 P T} ."),
              ("She sang a song.", "{SH IY1} {S AE1 NG} {AH0} {S AO1 NG} .")]
+TRAINING_SENTENCES = [("A red hat.", "{AH0} {R EH1 D} {HH AE1 T} ."),
+                      ("We sat down.", "{W IY1} {S AE1 T} {D AW1 N} ."),
+                      ("The cat ran.", "{DH AH0} {K AE1 T} {R AE1 N} .")]
 TINY = {**gst_tacotron2_slt.tacotron2_slt.CONFIG, "embedding_dim": 8, "encoder_filters": 8, "encoder_layers": 1,
         "encoder_rnn_units": 4, "attention_units": 8, "attention_options": {"filters": 2, "kernel_size": 3},
         "prenet_units": [8, 8], "attention_rnn_units": 8, "decoder_rnn_units": 8, "postnet_filters": 8,
@@ -44,19 +48,21 @@ def tone(f0: float, seconds: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """Every sentence of ``SENTENCES`` in the test split, "spoken" by each voice of ``VOICES`` as a
-    tone at 180 Hz shifted by the voice's pitch, (0.5 + 0.1 i) s long divided by its speed."""
+    """Every sentence of ``SENTENCES`` in the test split and of ``TRAINING_SENTENCES`` in the train
+    split, "spoken" by each voice of ``VOICES`` as a tone at 180 Hz shifted by the voice's pitch,
+    (0.5 + 0.1 i) s long divided by its speed."""
     folder = tmp_path_factory.mktemp("tones")
     rows, entries = [], []
     for voice in VOICES:
         style = Style.of(voice)
-        for i, (text, phonemes) in enumerate(SENTENCES):
-            utterance_id = f"{style.name}-{i}"
-            path = save(folder / "wavs" / f"{utterance_id}.wav",
-                        tone(180.0 * 2 ** (style.pitch / 12), (0.5 + 0.1 * i) / style.speed), RATE)
-            rows.append(f"{utterance_id}|{text}|{phonemes}")
-            entries.append({"id": utterance_id, "speaker": voice, "split": "test", "wav": f"wavs/{path.name}",
-                            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+        for split, sentences in (("test", SENTENCES), ("train", TRAINING_SENTENCES)):
+            for i, (text, phonemes) in enumerate(sentences):
+                utterance_id = f"{style.name}-{split}{i}"
+                path = save(folder / "wavs" / f"{utterance_id}.wav",
+                            tone(180.0 * 2 ** (style.pitch / 12), (0.5 + 0.1 * i) / style.speed), RATE)
+                rows.append(f"{utterance_id}|{text}|{phonemes}")
+                entries.append({"id": utterance_id, "speaker": voice, "split": split, "wav": f"wavs/{path.name}",
+                                "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
     (folder / "metadata.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     manifest = {"format": "tfspeech-corpus/1", "command": "hand-made tones", "utterances": entries}
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -144,13 +150,36 @@ def test_held_out_sentences_are_recorded_by_every_voice(corpus, models):
         gst_evaluation.held_out_sentences(recordings, VOICES, 5, seed=0, min_frames=1, max_frames=1000)
 
 
+def test_each_of_the_nine_settings_has_its_own_named_style():
+    names = {Style.of(voice).named_style for voice in gst_tacotron2_slt.STYLE_VOICES}
+    assert names == {"low-slow", "low", "low-fast", "slow", "neutral", "fast", "high-slow", "high", "high-fast"}
+    assert Style.of(gst_tacotron2_slt.style_voice(-3, 0.85)).named_style == "low-slow"
+    assert Style.of(NEUTRAL).named_style == "neutral"
+
+
+def test_named_style_references_are_training_recordings_of_that_voice(corpus, models):
+    model, _ = models
+    recordings = Recordings(corpus, gst_evaluation.cache_log_mels(corpus, model.mel_config, progress=False), RATE)
+    chosen = gst_evaluation.training_references(recordings, VOICES[0], 2, seed=0, min_frames=1, max_frames=1000)
+    assert len(chosen) == 2 and all(u.split == "train" and u.speaker == VOICES[0] for u in chosen)
+    with pytest.raises(ValueError, match="has 3 train recordings of .* within 1-1000 frames; its named style needs 4"):
+        gst_evaluation.training_references(recordings, VOICES[0], 4, seed=0, min_frames=1, max_frames=1000)
+
+
+def test_settings_whose_named_styles_collide_are_refused():
+    styles = [Style.of(gst_tacotron2_slt.style_voice(pitch, 1.0)) for pitch in (-3, -6)]
+    with pytest.raises(ValueError, match=r"named styles collide \(low, low\)"):
+        gst_evaluation.named_styles(None, None, styles, [], None, None, NEUTRAL, references=1, seed=0)
+
+
 def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_preset(corpus, models, vocoder,
                                                                                      tmp_path):
     model, base = models
     out = tmp_path / "evaluation"
     figures = gst_evaluation.evaluate(model, corpus, out, baseline=base, baseline_name="tiny-base", vocoder=vocoder,
                                       voices=VOICES, neutral_voice=NEUTRAL, style_sentences=2, token_sentences=1,
-                                      token_values=(0.0, 1.0), intelligibility_sentences=2, progress=False)
+                                      token_values=(0.0, 1.0), intelligibility_sentences=2,
+                                      named_style_references=2, progress=False)
     transfer = figures["style_transfer"]
     assert [s["voice"] for s in transfer["settings"]] == list(VOICES)
     for setting in transfer["settings"]:
@@ -173,6 +202,20 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
     assert (out / gst_evaluation.TOKEN_PLOT).read_bytes().startswith(b"\x89PNG")
     assert sorted(p.name for p in (out / "alignments").iterdir()) == sorted(f"{Style.of(v).name}.png" for v in VOICES)
     assert len(list((out / "samples").glob("*.wav"))) == 3 * len(VOICES) + 1
+    named = figures["named_styles"]
+    assert [s["name"] for s in named["styles"]] == ["low-fast", "neutral", "high-slow"] and named["neutral"] == "neutral"
+    training_ids = {u.id: u.speaker for u in read_corpus(corpus, "train")}
+    recordings = Recordings(corpus, gst_evaluation.cache_log_mels(corpus, model.mel_config, progress=False), RATE)
+    for style in named["styles"]:
+        assert len(style["references"]) == 2
+        assert all(training_ids.get(u) == style["voice"] for u in style["references"])  # train split, its voice
+        used = [u for u in read_corpus(corpus, "train") if u.id in style["references"]]
+        np.testing.assert_allclose(style["weights"], gst_evaluation.reference_weights(model, recordings, used).mean(0),
+                                   atol=1e-6)
+        assert style["output"]["rate"] > 0
+    neutral = named["styles"][1]
+    assert neutral["rate_change_percent"] == 0.0
+    assert neutral["semitones"] == 0.0 or math.isnan(neutral["output"]["f0_hz"])  # an untrained model may not voice
 
     recipe = gst_tacotron2_slt.StyleRecipe(preset="tiny-gst", module="tests.recipes.test_gst_evaluation",
                                            model_class=GSTTacotron2, config={**TINY, **TINY_STYLE}, voice=NEUTRAL,
@@ -186,9 +229,16 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
     assert (out / "CARD.md").read_text() == card
     assert "Preview of a run in progress" in card and "--style-wav" in card and "the command" in card
     assert "token-control.png" in card and "| setting | token 0 |" in card
+    assert "## Named styles" in card and "| style | setting (pitch, speed) | median F0, Hz (st re. neutral) |" in card
+    assert "--preset tiny-gst --style low-fast" in card and "--preset tiny-gst --style high-slow` |" in card
     assert (folder / "alignments" / f"{Style.of(NEUTRAL).name}.png").is_file()
     loaded = zoo.load("tiny-gst", root=tmp_path / "zoo", compile=False)
     np.testing.assert_array_equal(loaded.mean_style_weights.numpy(), model.mean_style_weights.numpy())
+    config = json.loads((folder / "preset.json").read_text())["config"]
+    assert sorted(config["named_styles"]) == ["high-slow", "low-fast", "neutral"]
+    for style in named["styles"]:
+        np.testing.assert_array_equal(loaded.named_style_weights(style["name"])[0],
+                                      np.asarray(style["weights"], np.float32))
     metrics = json.loads((folder / "preset.json").read_text())["metrics"]
     assert "cer_neutral_reference" in metrics and metrics["cer_baseline"]["command"] == "the command"
 

@@ -9,11 +9,16 @@ starts at zero, so the warm-started model begins as exactly the Tacotron 2 it ca
 Training is unsupervised: the reference is the target utterance itself (``call`` uses
 ``inputs["mels"]`` unless ``inputs["reference"]`` is given). At inference the style comes from
 token weights ``(batch, heads, tokens)`` or ``(batch, tokens)``, from a reference
-(``reference_weights``), or, with neither, from ``mean_style_weights`` (the mean over the
-training references, set by the recipe; uniform until then).
+(``reference_weights``), from a named style (``named_style_weights``: token weights kept under a
+name in the config, e.g. ``"low-slow"``, set after training by the evaluation), or, with none of
+these, from ``mean_style_weights`` (the mean over the training references, set by the recipe;
+uniform until then).
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
 
 import keras
 import numpy as np
@@ -21,6 +26,8 @@ import tensorflow as tf
 
 from tfspeech.layers.style_tokens import ReferenceEncoder, StyleTokens
 from tfspeech.models.tacotron2 import Tacotron2
+
+STYLE_NAME_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 @keras.saving.register_keras_serializable(package="tfspeech")
@@ -33,10 +40,13 @@ class GSTTacotron2(Tacotron2):
         style_heads: attention heads of the token layer.
         reference_filters: the reference encoder's stride-2 convolutions.
         reference_rnn_units: the reference encoder's GRU.
+        named_styles: ``{name: token weights}``, each ``(heads, tokens)`` or ``(tokens,)`` (every
+            head alike); names of lowercase letters and digits joined by '-' (``"low-slow"``).
     """
 
     def __init__(self, style_tokens: int = 10, style_units: int = 256, style_heads: int = 4,
-                 reference_filters=(32, 32, 64, 64, 128, 128), reference_rnn_units: int = 128, **kwargs):
+                 reference_filters=(32, 32, 64, 64, 128, 128), reference_rnn_units: int = 128,
+                 named_styles=None, **kwargs):
         super().__init__(**kwargs)
         self.style_tokens, self.style_units, self.style_heads = int(style_tokens), int(style_units), int(style_heads)
         self.reference_filters, self.reference_rnn_units = tuple(reference_filters), int(reference_rnn_units)
@@ -47,6 +57,7 @@ class GSTTacotron2(Tacotron2):
         self.style_projection = keras.layers.Dense(self.memory_size, use_bias=False, kernel_initializer="zeros",
                                                    name="style_projection")
         self._styled_infer_function = None
+        self.set_named_styles({} if named_styles is None else named_styles)
 
     @classmethod
     def from_tacotron2(cls, tacotron2: Tacotron2, **style_options) -> "GSTTacotron2":
@@ -91,6 +102,46 @@ class GSTTacotron2(Tacotron2):
     def default_style_weights(self, batch):
         """``(batch, heads, tokens)``: the mean training style."""
         return tf.tile(tf.expand_dims(tf.convert_to_tensor(self.mean_style_weights), 0), [batch, 1, 1])
+
+    # --- named styles ---------------------------------------------------------------------
+
+    @property
+    def named_styles(self) -> dict[str, np.ndarray]:
+        """``{name: token weights (heads, tokens) float32}``, sorted by name (a copy)."""
+        return {name: weights.copy() for name, weights in self._named_styles.items()}
+
+    def set_named_styles(self, named_styles) -> None:
+        """Replaces the named styles: ``{name: token weights (heads, tokens) or (tokens,)}``;
+        ``ValueError`` for a bad name, shape or value."""
+        if not isinstance(named_styles, Mapping):
+            raise ValueError(f"named styles must be a mapping {{name: token weights}}, got a "
+                             f"{type(named_styles).__name__}")
+        checked = {name: self._checked_named_style(name, weights) for name, weights in named_styles.items()}
+        self._named_styles = dict(sorted(checked.items()))
+
+    def named_style_weights(self, name: str) -> np.ndarray:
+        """Token weights ``(1, heads, tokens)`` float32 of the named style ``name``; ``ValueError``
+        listing the named styles for an unknown one."""
+        if name not in self._named_styles:
+            available = ", ".join(self._named_styles) or "none (set them with set_named_styles)"
+            raise ValueError(f"no style named {name!r}; this model's named styles: {available}")
+        return self._named_styles[name][None].copy()
+
+    def _checked_named_style(self, name, weights) -> np.ndarray:
+        """``weights`` as ``(heads, tokens)`` float32, or ``ValueError`` saying what is wrong."""
+        if not isinstance(name, str) or not STYLE_NAME_PATTERN.fullmatch(name):
+            raise ValueError(f"style name {name!r}: use lowercase letters and digits, words joined by '-' "
+                             "(e.g. 'low-slow')")
+        try:
+            values = np.asarray(weights, np.float32)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"named style {name!r}: token weights must be numbers ({error})") from error
+        if values.shape not in ((self.style_tokens,), (self.style_heads, self.style_tokens)):
+            raise ValueError(f"named style {name!r}: token weights must have shape ({self.style_tokens},) or "
+                             f"({self.style_heads}, {self.style_tokens}) (heads, tokens); got {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"named style {name!r}: token weights must be finite numbers; got NaN or inf")
+        return np.broadcast_to(values, (self.style_heads, self.style_tokens)).copy()
 
     def encode(self, inputs, text_mask, training=None):
         memory = self.encode_text(inputs["text"], text_mask, training=training)
@@ -187,6 +238,7 @@ class GSTTacotron2(Tacotron2):
             **super().get_config(),
             "style_tokens": self.style_tokens, "style_units": self.style_units, "style_heads": self.style_heads,
             "reference_filters": list(self.reference_filters), "reference_rnn_units": self.reference_rnn_units,
+            "named_styles": {name: weights.tolist() for name, weights in self._named_styles.items()},
         }
 
 

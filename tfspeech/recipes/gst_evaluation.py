@@ -23,11 +23,17 @@ neither this model nor tacotron2-slt trained on them), spoken through ``istft-vo
 - intelligibility: CER through ``ctc-multivoice`` of the neutral voice's sentences with a neutral
   reference and with the mean style, beside ``tacotron2-slt`` on the same sentences (paired
   bootstrap interval of the difference); the share of the style-transfer sentences that stop
-  within 1.2× their recording's length.
+  within 1.2× their recording's length;
+- named styles: each setting's style under a name (``Style.named_style``: ``low``/``high`` pitch,
+  ``slow``/``fast`` speed, ``neutral``), its token weights the mean of ``reference_weights`` over
+  ``NAMED_STYLE_REFERENCES`` of that voice's recordings from the *train* split (never the test
+  sentences measured here); the style-transfer sentences spoken in each named style, their median
+  F0 and rate measured as above, re. the ``neutral`` named style. The preset's model carries them
+  (``GSTTacotron2.named_styles``: ``tfspeech synthesize --style NAME``).
 
 Outputs: ``<run>/evaluation/metrics.json`` (every figure and every sentence's measurements),
 ``token-control.png``, ``alignments/<style>.png``, ``samples/<style>-{reference,output,recording}.wav``;
-the preset folder (``preset.json``, weights, ``CARD.md``, the PNGs).
+the preset folder (``preset.json`` with the named styles in its config, weights, ``CARD.md``, the PNGs).
 """
 
 from __future__ import annotations
@@ -74,6 +80,8 @@ TOKEN_PLOT = "token-control.png"
 ALIGNMENTS = "alignments"
 SAMPLES = "samples"  # WAVs under <run>/evaluation, not copied into the preset
 METRICS = "metrics.json"
+NAMED_STYLE_REFERENCES = 32  # training recordings of a setting whose mean token weights are its named style
+NAMED_STYLE_SPLIT = "train"  # never the test split: its sentences are what this evaluation measures
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,15 @@ class Style:
     def name(self) -> str:
         """File-name label: ``pitch-3-speed0.85``."""
         return f"pitch{self.pitch:+g}-speed{self.speed:g}".replace("+0", "0")
+
+    @property
+    def named_style(self) -> str:
+        """The preset's name of this setting's style (``--style``): ``low``/``high`` for a lowered/raised
+        pitch, ``slow``/``fast`` for a lowered/raised speed, joined by '-' (``low-slow``); ``neutral``
+        for the voice as it is."""
+        words = [word for word, applies in (("low", self.pitch < 0), ("high", self.pitch > 0),
+                                            ("slow", self.speed < 1), ("fast", self.speed > 1)) if applies]
+        return "-".join(words) or "neutral"
 
 
 @dataclass
@@ -293,12 +310,26 @@ def held_out_sentences(recordings: Recordings, voices, count: int, *, seed: int,
     return [candidates[i] for i in sorted(keep)]
 
 
+def training_references(recordings: Recordings, voice: str, count: int, *, seed: int, min_frames: int,
+                        max_frames: int) -> list[Utterance]:
+    """``count`` recordings of ``voice`` from the corpus's ``NAMED_STYLE_SPLIT`` drawn with ``seed``
+    (in corpus order), each ``min_frames`` to ``max_frames`` log-mel frames long (what training read)."""
+    candidates = [u for u in read_corpus(recordings.corpus_dir, NAMED_STYLE_SPLIT)
+                  if u.speaker == voice and min_frames <= recordings.frames(u) <= max_frames]
+    if len(candidates) < count:
+        raise ValueError(f"{recordings.corpus_dir} has {len(candidates)} {NAMED_STYLE_SPLIT} recordings of {voice} "
+                         f"within {min_frames}-{max_frames} frames; its named style needs {count}")
+    keep = np.random.default_rng(seed).choice(len(candidates), count, replace=False)
+    return [candidates[i] for i in sorted(keep)]
+
+
 # --- the evaluation -----------------------------------------------------------------------
 
 def evaluate(model, corpus_dir, out_dir, *, baseline, baseline_name: str, vocoder, voices, neutral_voice: str,
              style_sentences: int = STYLE_SENTENCES, token_sentences: int = TOKEN_SENTENCES,
              token_values=TOKEN_VALUES, intelligibility_sentences: int = INTELLIGIBILITY_SENTENCES,
-             seed: int = 0, batch_size: int = BATCH_SIZE, progress: bool = True) -> dict:
+             named_style_references: int = NAMED_STYLE_REFERENCES, seed: int = 0, batch_size: int = BATCH_SIZE,
+             progress: bool = True) -> dict:
     """The figures of the module doc for the GST ``model`` on ``corpus_dir``'s style ``voices``
     (``neutral_voice`` among them), ``baseline`` (a Tacotron 2 of the same symbols, the preset
     ``baseline_name``) beside it;
@@ -313,7 +344,7 @@ def evaluate(model, corpus_dir, out_dir, *, baseline, baseline_name: str, vocode
                                    min_frames=model.min_reference_frames, max_frames=model.max_frames)
     encoder = TextEncoder(model.symbols)
     ids = [tts_evaluation.encode(encoder, s[neutral_voice]) for s in sentences]
-    work = len(styles) * style_sentences + count + len(token_values) * token_sentences * model.style_tokens \
+    work = 2 * len(styles) * style_sentences + count + len(token_values) * token_sentences * model.style_tokens \
         + 2 * intelligibility_sentences
     with tqdm(total=work, desc="synthesis", unit="sentence", disable=not progress) as bar:
         def speak(chosen_model, chosen_ids, weights=None):
@@ -325,6 +356,8 @@ def evaluate(model, corpus_dir, out_dir, *, baseline, baseline_name: str, vocode
         tokens = token_control(model, speak, ids[:token_sentences], mean_style, encoder, token_values, out_dir)
         heard = intelligibility(model, baseline, speak, sentences[:intelligibility_sentences], ids, mean_style,
                                 recordings, encoder, neutral_voice)
+        named = named_styles(model, speak, styles, ids[:style_sentences], recordings, encoder, neutral_voice,
+                             references=named_style_references, seed=seed)
     heard["baseline_preset"] = baseline_name
     manifest = json.loads((corpus_dir / MANIFEST).read_text(encoding="utf-8"))
     figures = {
@@ -337,6 +370,7 @@ def evaluate(model, corpus_dir, out_dir, *, baseline, baseline_name: str, vocode
         "style_transfer": transfer,
         "token_control": tokens,
         "intelligibility": heard,
+        "named_styles": named,
     }
     (out_dir / METRICS).write_text(json.dumps(_json_ready(figures), indent=1) + "\n", encoding="utf-8")
     return figures
@@ -441,6 +475,43 @@ def intelligibility(model, baseline, speak, sentences, ids, mean_style: list[Spo
                         for i in range(min(3, count))]}
 
 
+def named_styles(model, speak, styles: list[Style], ids, recordings: Recordings, encoder: TextEncoder,
+                 neutral_voice: str, *, references: int, seed: int) -> dict:
+    """Section 4 of the module doc: each setting's named style (``named_style``), its F0 in
+    semitones and its rate in % re. the named style of ``neutral_voice``."""
+    names = [style.named_style for style in styles]
+    if len(set(names)) < len(names):
+        raise ValueError(f"the settings' named styles collide ({', '.join(names)}): each setting needs its own name")
+    phonemes = [phoneme_count(encoder, sentence_ids) for sentence_ids in ids]
+    entries = [named_style(model, speak, style, ids, phonemes, recordings, references=references, seed=seed)
+               for style in styles]
+    neutral = next(entry["output"] for entry in entries if entry["voice"] == neutral_voice)
+    for entry in entries:
+        entry["semitones"] = float(semitones(entry["output"]["f0_hz"], neutral["f0_hz"]))
+        entry["rate_change_percent"] = 100.0 * (entry["output"]["rate"] / neutral["rate"] - 1.0)
+    return {"split": NAMED_STYLE_SPLIT, "references": references, "seed": seed, "sentences": len(ids),
+            "neutral": Style.of(neutral_voice).named_style, "styles": entries}
+
+
+def named_style(model, speak, style: Style, ids, phonemes, recordings: Recordings, *, references: int,
+                seed: int) -> dict:
+    """One setting's named style: its token weights ``(heads, tokens)``, the mean of
+    ``reference_weights`` over ``references`` of its training recordings (``training_references``),
+    and ``ids`` spoken in it, measured (median F0, Hz; rate, phonemes/s)."""
+    chosen = training_references(recordings, style.voice, references, seed=seed,
+                                 min_frames=model.min_reference_frames, max_frames=model.max_frames)
+    weights = reference_weights(model, recordings, chosen).mean(axis=0)
+    spoken = speak(model, ids, np.repeat(weights[None], len(ids), axis=0))
+    return {"name": style.named_style, "voice": style.voice, "pitch": style.pitch, "speed": style.speed,
+            "references": [u.id for u in chosen], "weights": weights.tolist(),
+            "output": _measure(spoken, phonemes, model.mel_config)}
+
+
+def named_style_weights(figures: dict) -> dict[str, list]:
+    """``{name: token weights (heads, tokens)}`` of the evaluation's named styles, for the model's config."""
+    return {entry["name"]: entry["weights"] for entry in figures["named_styles"]["styles"]}
+
+
 def _measure(spoken: list[Spoken], phonemes, mel_config) -> dict:
     """``setting_figures`` of synthesized sentences: F0 of their audio, seconds of their frames."""
     rate = mel_config.sample_rate
@@ -517,9 +588,10 @@ def evaluate_command(recipe, style_sentences: int, token_sentences: int, intelli
 
 
 def write_preset(recipe, model, figures: dict, record: dict, zoo_root, *, command: str, evaluation_dir) -> Path:
-    """Saves ``zoo_root/<preset>/`` (``tfspeech.zoo.save_preset``) with the headline figures as
-    its metrics, the card (also written to ``evaluation_dir/CARD.md`` first), and the PNGs of
-    ``evaluation_dir``; returns the folder."""
+    """Saves ``zoo_root/<preset>/`` (``tfspeech.zoo.save_preset``): ``model`` with the evaluation's
+    named styles set, the headline figures as its metrics, the card (also written to
+    ``evaluation_dir/CARD.md`` first), and the PNGs of ``evaluation_dir``; returns the folder."""
+    model.set_named_styles(named_style_weights(figures))
     metrics = {name: {"value": round(value, 4), "command": command}
                for name, value in flat_metrics(figures).items() if math.isfinite(value)}
     data = {**record["data"], "splits": "trained on train, validation monitored, test never seen"}
@@ -555,9 +627,11 @@ def flat_metrics(figures: dict) -> dict[str, float]:
 
 
 def card(recipe, model, figures: dict, data: dict, training: dict, command: str) -> str:
-    """CARD.md: what the model is, how to give it a style, its style-transfer, token and
-    intelligibility figures with pictures, data, training, and the command behind them."""
+    """CARD.md: what the model is, how to give it a style, its named styles, its style-transfer, token
+    and intelligibility figures with pictures, data, training, and the command behind them."""
     held, transfer, tokens = figures["held_out"], figures["style_transfer"], figures["token_control"]
+    named = figures["named_styles"]
+    example = _example_style(named)
     preview = "" if training["finished"] else (
         f"\n> **Preview of a run in progress** (checkpoint at step {training['steps']}), not the finished preset.\n")
     settings = transfer["settings"]
@@ -583,6 +657,7 @@ out; `{held['vocoder']}` makes the waveform.
 ## Use
 
 ```sh
+tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset} --style {example}  # a named style (below)
 tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset} --style-wav reference.wav  # its style
 tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset} --style-weights {_example_weights(model)}
 tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset}  # the mean style
@@ -593,9 +668,20 @@ tfspeech synthesize "Any sentence." -o out.wav --preset {recipe.preset}  # the m
 ```python
 from tfspeech.synthesis import synthesize
 waveform, sample_rate, alignments = synthesize("Any sentence.", preset="{recipe.preset}", style="reference.wav")
+# style="{example}": a named style (names are looked up before paths);
 # style=(waveform, sample_rate): a recording in memory; style=[...]: {model.style_tokens} token weights,
 # or ({model.style_heads}, {model.style_tokens}) per head; no style: the mean style
 ```
+
+## Named styles
+
+One named style per setting: its token weights are the mean token weights of {named['references']} of that
+setting's recordings, drawn (seed {named['seed']}) from the corpus's {named['split']} split (never from the held-out
+sentences below). `--style NAME` speaks in it (`style="NAME"` in Python). Measured on the {named['sentences']}
+style-transfer sentences (next section) spoken in each named style, as there: median F0 and rate, re. the
+`{named['neutral']}` named style.
+
+{_named_style_table(named, recipe.preset)}
 
 ## Style transfer
 
@@ -688,6 +774,22 @@ def _transfer_table(transfer: dict) -> str:
     return tts_evaluation._table(["setting (pitch, speed)", "output F0, Hz (st)", "recordings F0, Hz (st)",
                                   "output rate, phon/s", "recordings rate", "F0 error, st", "rate error, %",
                                   f"stopped ≤ {tts_metrics.STOP_FACTOR}×"], rows)
+
+
+def _named_style_table(named: dict, preset: str) -> str:
+    rows = [[f"`{s['name']}`", f"{_signed(s['pitch'])} st, × {s['speed']:g}",
+             f"{_number(s['output']['f0_hz'], 1)} ({_number(s['semitones'], 2, sign=True)})",
+             f"{_number(s['output']['rate'], 2)} ({_number(s['rate_change_percent'], 1, sign=True)})",
+             f"`tfspeech synthesize \"Any sentence.\" -o out.wav --preset {preset} --style {s['name']}`"]
+            for s in named["styles"]]
+    neutral = named["neutral"]
+    return tts_evaluation._table(["style", "setting (pitch, speed)", f"median F0, Hz (st re. {neutral})",
+                                  f"rate, phon/s (% re. {neutral})", "command"], rows)
+
+
+def _example_style(named: dict) -> str:
+    """The named style the card's examples use: the first that is not neutral."""
+    return next((s["name"] for s in named["styles"] if s["name"] != named["neutral"]), named["neutral"])
 
 
 def _setting_weights_table(transfer: dict) -> str:
