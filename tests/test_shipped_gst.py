@@ -50,3 +50,12 @@ def test_fine_tuning_on_another_voice_lowers_its_held_out_loss(corpus):  # noqa:
     before = model.evaluate(held_out, verbose=0, return_dict=True)["loss"]
     model.fit(train.repeat(), steps_per_epoch=6, epochs=1, verbose=0)
     assert model.evaluate(held_out, verbose=0, return_dict=True)["loss"] < before
+
+
+def test_the_named_styles_speak_as_their_names_say():
+    assert set(zoo.load(NAME, compile=False).named_styles) == {
+        "low-slow", "low", "low-fast", "slow", "neutral", "fast", "high-slow", "high", "high-fast"}
+    low_slow, rate, _ = synthesize(TEXT, preset=NAME, style="low-slow")
+    high_fast, _, _ = synthesize(TEXT, preset=NAME, style="high-fast")
+    assert len(low_slow) > 1.15 * len(high_fast)
+    assert 12 * np.log2(median_f0(high_fast, rate) / median_f0(low_slow, rate)) > 3
