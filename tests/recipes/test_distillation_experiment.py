@@ -28,6 +28,33 @@ def test_report_from_results(tmp_path):
         assert (tmp_path / picture).read_bytes().startswith(b"\x89PNG")
 
 
+def test_card_section_states_the_goal_and_replaces_itself_on_a_rerun(tmp_path):
+    results = {"1": {"0": {"1": _figures(0.8), "4": _figures(0.9)}, "1": {"1": _figures(0.6), "4": _figures(0.9)}},
+               "0": {"0": {"1": _figures(0.2), "4": _figures(0.75)}, "1": {"1": _figures(0.3), "4": _figures(0.65)}}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    (tmp_path / distillation_experiment.SETTINGS).write_text(json.dumps(
+        {"subset": 4, "batch_size": 16, "teacher": "tacotron2-slt", "epoch_steps": 476}))
+    distillation_experiment.write_report(results, tmp_path)
+    preset = tmp_path / "preset"
+    preset.mkdir()
+    with pytest.raises(FileNotFoundError, match="write the preset first"):
+        distillation_experiment.write_card(tmp_path, preset, "cmd")
+    (preset / "CARD.md").write_text("# student\n\n## Student and teacher\n\nfigures\n")
+    for _ in range(2):
+        distillation_experiment.write_card(tmp_path, preset, "python -m x --out DIR")
+    card = (preset / "CARD.md").read_text()
+    assert card.count(distillation_experiment.CARD_SECTION) == 1 and card.startswith("# student")
+    assert "## Student and teacher\n\nfigures" in card and "seeds 0, 1" in card and "476 steps of 16" in card
+    # the distilled mean after epoch 1 (0.7 focus) against the undistilled after epoch 4 (0.7): met
+    assert "- weight 1: after epoch 1 focus rate 0.700 vs 0.700, stopped within 1.2x 0.250 vs 0.250" in card
+    assert ": met" in card and (preset / "distillation-alignments-epoch-1.png").is_file()
+    results["1"]["1"]["1"] = _figures(0.5)
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    distillation_experiment.write_card(tmp_path, preset, "cmd")
+    assert "focus rate 0.650 vs 0.700" in (preset / "CARD.md").read_text() and "**not met**" in (
+        preset / "CARD.md").read_text()
+
+
 @pytest.mark.slow
 def test_both_arms_are_measured_at_every_point_and_a_rerun_trains_nothing(slt10_corpus, tiny_teacher_zoo,
                                                                           tmp_path):

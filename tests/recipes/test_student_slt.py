@@ -61,7 +61,11 @@ def test_evaluation_puts_the_teacher_and_the_exports_in_the_card(slt10_corpus, t
                                              finetune_steps=0, progress=False)
     figures = json.loads((tmp_path / "run" / "evaluation" / "student.json").read_text())
     assert figures["tflite"]["student"]["float32"]["parity_passed"]
+    heard = {mode: entry["heard"] for mode, entry in figures["tflite"]["student"].items()}
+    assert set(heard) == {"float32", "dynamic"} and all(np.isfinite(h["cer"]) and h["cer"] >= 0 for h in heard.values())
+    assert heard["float32"]["vocoder"] == "istft-vocoder-slt"
     card = (folder / "CARD.md").read_text()
+    assert f"| {heard['dynamic']['cer']:.3f} |" in card and "CER on device" in card
     assert "## Student and teacher" in card and "teacher `tiny-teacher`" in card
     cer = figures["teacher"]["intelligibility"]["synthesized"]["cer"]
     assert f"| {figures['student']['intelligibility']['synthesized']['cer']:.3f} | {cer:.3f} |" in card

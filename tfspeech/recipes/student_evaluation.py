@@ -1,6 +1,12 @@
 """``--evaluate`` of the student recipe: the preset as ``tts_evaluation`` writes it, plus the teacher
 measured on the same held-out sentences and the student's TFLite exports, in its card.
 
+The exports are also heard: each ``.tflite`` file speaks the held-out sentences through LiteRT
+(one thread, the ``synthesize`` signature, as a phone runs it) and the zoo's default vocoder
+(``istft-vocoder-slt`` when it takes the model's log-mels, else Griffin-Lim), and
+``ctc-multivoice`` scores the audio: the CER that says whether dynamic-range int8 weights cost
+intelligibility.
+
 Outputs besides ``tts_evaluation``'s: ``<run>/evaluation-teacher/`` (the teacher's figures),
 ``<run>/export/`` (the ``.tflite`` files), ``<run>/evaluation/student.json`` and a
 "Student and teacher" section at the end of the preset's ``CARD.md``.
@@ -12,9 +18,14 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from tfspeech import export, tts_metrics, zoo
+from tfspeech.audio import mel_to_magnitude
+from tfspeech.data.features import cache_log_mels
 from tfspeech.recipes import tts_evaluation
 from tfspeech.recipes.tts_recipe import Recipe
+from tfspeech.text import TextEncoder
 
 EXPORT_MODES = (None, "dynamic")  # float32 and dynamic-range int8
 STOPPED = f"stopped_within_{tts_metrics.STOP_FACTOR}x"
@@ -46,6 +57,12 @@ def evaluate_run(recipe: Recipe, run_dir, *, settings: dict, teacher: str | None
                    "teacher": {"float32": tflite_figures(teacher_model, run_dir / "export" / "teacher-float32.tflite",
                                                          None)}},
     }
+    sentences = tts_evaluation.held_out_utterances(
+        corpus_dir, cache_log_mels(corpus_dir, student.mel_config, progress=False), voice=recipe.voice,
+        subset=subset, seed=seed, split="test", max_frames=student.max_frames)
+    for side, model in (("student", student), ("teacher", teacher_model)):
+        for entry in figures["tflite"][side].values():
+            entry["heard"] = on_device_intelligibility(Path(entry.pop("path")), model, sentences)
     for side in ("student", "teacher"):
         figures[side].pop("sentences")
     (run_dir / "evaluation" / "student.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
@@ -62,7 +79,39 @@ def tflite_figures(model, path: Path, quantize: str | None) -> dict:
     except export.ParityError as error:
         report = error.report
     return {"size_bytes": report.size_bytes, "parity_passed": report.passed,
-            "max_abs_error": report.max_abs_error, "report": str(report)}
+            "max_abs_error": report.max_abs_error, "report": str(report), "path": str(path)}
+
+
+def on_device_intelligibility(path: Path, model, sentences) -> dict:
+    """The ``.tflite`` file at ``path`` (an export of ``model``) speaks ``sentences`` through LiteRT
+    on one thread and the default vocoder: ``{"cer", "wer", "vocoder"}`` of ``ctc-multivoice``."""
+    from tfspeech.decoding import transcribe, transcript
+    from tfspeech.metrics import character_error_rate, word_error_rate
+    from tfspeech.runtime.litert_runner import LiteRTRunner
+    from tfspeech.synthesis import DEFAULT_VOCODER, default_vocoder
+
+    runner = LiteRTRunner(path, num_threads=1)
+    encoder, vocoder, config = TextEncoder(model.symbols), default_vocoder(model), model.mel_config
+    waveforms = []
+    for start in range(0, len(sentences), tts_evaluation.BATCH_SIZE):
+        ids = [tts_evaluation.encode(encoder, u) for u in sentences[start:start + tts_evaluation.BATCH_SIZE]]
+        outputs = runner.run_signature("synthesize", text=tts_evaluation.pad_ids(ids))
+        for mel, frames in zip(outputs["mels"], outputs["mel_lengths"]):
+            waveforms.append(_vocode(np.asarray(mel[:int(frames)], np.float32), config, vocoder))
+    texts = [transcript(u.text) for u in sentences]
+    heard = transcribe(waveforms, config.sample_rate)
+    return {"cer": character_error_rate(texts, heard), "wer": word_error_rate(texts, heard),
+            "vocoder": "griffin-lim" if vocoder is None else DEFAULT_VOCODER}
+
+
+def _vocode(mel, config, vocoder) -> np.ndarray:
+    """``(frames, n_mels)`` log-mels → waveform; a sentence that stopped (nearly) at once is padded
+    with silent frames up to the fewest the recognizer can hear."""
+    if vocoder is None:
+        return tts_evaluation.vocode(mel_to_magnitude(np.exp(mel), config), config, len(mel),
+                                     tts_evaluation.GRIFFIN_LIM_ITERS)
+    mel = np.pad(mel, [(0, max(0, config.min_frames - len(mel))), (0, 0)], constant_values=np.log(config.log_floor))
+    return vocoder.generate(mel)[0]
 
 
 def card_section(teacher: str, figures: dict) -> str:
@@ -75,9 +124,11 @@ def card_section(teacher: str, figures: dict) -> str:
 
     tflite = figures["tflite"]
     exports = "\n".join(
-        f"| {mode} | {entry['size_bytes'] / 1e6:.2f} MB | {'passed' if entry['parity_passed'] else 'FAILED'} |"
+        f"| {mode} | {entry['size_bytes'] / 1e6:.2f} MB | {'passed' if entry['parity_passed'] else 'FAILED'} | "
+        f"{entry['heard']['cer']:.3f} |"
         for mode, entry in [*((f"student {m}", e) for m, e in tflite["student"].items()),
                             ("teacher float32", tflite["teacher"]["float32"])])
+    vocoder = tflite["student"]["float32"]["heard"]["vocoder"]
     distilled = (f"attention distillation from `{settings['teacher']}`, weight {settings['distill_weight']:g}"
                  if settings.get("teacher") else "no distillation (trained alone)")
     return f"""
@@ -97,11 +148,14 @@ sentences (seed {student['held_out']['seed']}), measured the same way:
 {row(f"stopped within {tts_metrics.STOP_FACTOR}× the reference length", lambda f: f["free_running"][STOPPED])}
 
 TFLite exports (`tfspeech.export.tflite`, builtin ops; parity with Keras on the model's
-representative inputs):
+representative inputs), each speaking the same sentences through LiteRT on one thread and
+`{vocoder}` (CER through `ctc-multivoice`):
 
-| model | size | parity |
-|---|---|---|
+| model | size | parity | CER on device |
+|---|---|---|---|
 {exports}
+
+Speed on one thread: `python -m benchmarks.bench_student` (benchmarks/README.md).
 """
 
 
