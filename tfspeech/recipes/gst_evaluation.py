@@ -21,7 +21,8 @@ neither this model nor tacotron2-slt trained on them), spoken through ``istft-vo
   head (``token_weights`` states the rule); F0 and rate against the weight, one line per token,
   and each token's least-squares slope;
 - intelligibility: CER through ``ctc-multivoice`` of the neutral voice's sentences with a neutral
-  reference and with the mean style, beside ``tacotron2-slt`` on the same sentences (paired
+  reference, with the ``neutral`` named style (below) and with the mean style, beside
+  ``tacotron2-slt`` on the same sentences (paired
   bootstrap interval of the difference); the share of the style-transfer sentences that stop
   within 1.2× their recording's length;
 - named styles: each setting's style under a name (``Style.named_style``: ``low``/``high`` pitch,
@@ -82,6 +83,8 @@ SAMPLES = "samples"  # WAVs under <run>/evaluation, not copied into the preset
 METRICS = "metrics.json"
 NAMED_STYLE_REFERENCES = 32  # training recordings of a setting whose mean token weights are its named style
 NAMED_STYLE_SPLIT = "train"  # never the test split: its sentences are what this evaluation measures
+NEUTRAL_NAME = "neutral"  # the named style of the setting with pitch 0 and speed 1
+STYLED_AUDIO = ("neutral_reference", "neutral_named_style", "mean_style")  # the CER comparison's GST audio
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Style:
         for the voice as it is."""
         words = [word for word, applies in (("low", self.pitch < 0), ("high", self.pitch > 0),
                                             ("slow", self.speed < 1), ("fast", self.speed > 1)) if applies]
-        return "-".join(words) or "neutral"
+        return "-".join(words) or NEUTRAL_NAME
 
 
 @dataclass
@@ -345,7 +348,7 @@ def evaluate(model, corpus_dir, out_dir, *, baseline, baseline_name: str, vocode
     encoder = TextEncoder(model.symbols)
     ids = [tts_evaluation.encode(encoder, s[neutral_voice]) for s in sentences]
     work = 2 * len(styles) * style_sentences + count + len(token_values) * token_sentences * model.style_tokens \
-        + 2 * intelligibility_sentences
+        + 3 * intelligibility_sentences
     with tqdm(total=work, desc="synthesis", unit="sentence", disable=not progress) as bar:
         def speak(chosen_model, chosen_ids, weights=None):
             return synthesize(chosen_model, vocoder, chosen_ids, weights, batch_size=batch_size, bar=bar)
@@ -354,10 +357,10 @@ def evaluate(model, corpus_dir, out_dir, *, baseline, baseline_name: str, vocode
         transfer = style_transfer(model, speak, styles, sentences[:style_sentences], ids, mean_style, recordings,
                                   encoder, out_dir, neutral_voice)
         tokens = token_control(model, speak, ids[:token_sentences], mean_style, encoder, token_values, out_dir)
-        heard = intelligibility(model, baseline, speak, sentences[:intelligibility_sentences], ids, mean_style,
-                                recordings, encoder, neutral_voice)
         named = named_styles(model, speak, styles, ids[:style_sentences], recordings, encoder, neutral_voice,
                              references=named_style_references, seed=seed)
+        heard = intelligibility(model, baseline, speak, sentences[:intelligibility_sentences], ids, mean_style,
+                                recordings, encoder, neutral_voice, neutral_named_style(named))
     heard["baseline_preset"] = baseline_name
     manifest = json.loads((corpus_dir / MANIFEST).read_text(encoding="utf-8"))
     figures = {
@@ -446,13 +449,14 @@ def token_control(model, speak, ids, mean_style: list[Spoken], encoder: TextEnco
 
 
 def intelligibility(model, baseline, speak, sentences, ids, mean_style: list[Spoken], recordings: Recordings,
-                    encoder: TextEncoder, neutral_voice: str) -> dict:
+                    encoder: TextEncoder, neutral_voice: str, neutral_weights: np.ndarray) -> dict:
     """Section 3 of the module doc (CER part), with the median F0 and rate of each kind of audio and
     of the recordings (the neutral operating point)."""
     count = len(sentences)
     targets = [s[neutral_voice] for s in sentences]
     references = [targets[reference_index(i, count)] for i in range(count)]
     audio = {"neutral_reference": speak(model, ids[:count], reference_weights(model, recordings, references)),
+             "neutral_named_style": speak(model, ids[:count], np.repeat(neutral_weights[None], count, axis=0)),
              "mean_style": mean_style[:count],
              "baseline": speak(baseline, ids[:count])}
     rate = model.mel_config.sample_rate
@@ -463,7 +467,7 @@ def intelligibility(model, baseline, speak, sentences, ids, mean_style: list[Spo
                      **_measure(audio[name], phonemes, model.mel_config)} for name, hypotheses in heard.items()}
     result["recordings"] = setting_figures([median_f0(recordings.waveform(u), rate) for u in targets], phonemes,
                                            [model.mel_config.hop_length * recordings.frames(u) / rate for u in targets])
-    for name in ("neutral_reference", "mean_style"):
+    for name in STYLED_AUDIO:
         result[name]["minus_baseline"] = paired_cer_difference(texts, heard[name], heard["baseline"])
         result[name]["goal_met"] = bool(result[name]["cer"] <= result["baseline"]["cer"] + GOALS["cer_margin"])
         result[name][f"stopped_within_{tts_metrics.STOP_FACTOR}x"] = tts_metrics.stopped_within(
@@ -505,6 +509,11 @@ def named_style(model, speak, style: Style, ids, phonemes, recordings: Recording
     return {"name": style.named_style, "voice": style.voice, "pitch": style.pitch, "speed": style.speed,
             "references": [u.id for u in chosen], "weights": weights.tolist(),
             "output": _measure(spoken, phonemes, model.mel_config)}
+
+
+def neutral_named_style(named: dict) -> np.ndarray:
+    """``(heads, tokens)`` token weights of ``named_styles``' neutral named style."""
+    return np.asarray(next(e["weights"] for e in named["styles"] if e["name"] == named["neutral"]), np.float32)
 
 
 def named_style_weights(figures: dict) -> dict[str, list]:
@@ -620,9 +629,9 @@ def flat_metrics(figures: dict) -> dict[str, float]:
     metrics = {f"style_{k}": float(transfer[k]) for k in (
         "f0_spearman", "f0_error_semitones", "rate_spearman", "rate_error_percent",
         "baseline_f0_error_semitones", "baseline_rate_error_percent", stop)}
-    metrics.update({f"cer_{name}": heard[name]["cer"] for name in ("neutral_reference", "mean_style", "baseline")})
+    metrics.update({f"cer_{name}": heard[name]["cer"] for name in (*STYLED_AUDIO, "baseline")})
     metrics.update({f"cer_{name}_minus_baseline": heard[name]["minus_baseline"]["difference"]
-                    for name in ("neutral_reference", "mean_style")})
+                    for name in STYLED_AUDIO})
     return metrics
 
 
@@ -827,8 +836,9 @@ def _token_table(tokens: dict) -> str:
 def _intelligibility_table(heard: dict) -> str:
     stop = f"stopped_within_{tts_metrics.STOP_FACTOR}x"
     rows = []
-    for name, label in (("neutral_reference", "this model, a neutral reference (another sentence)"),
-                        ("mean_style", "this model, the mean style")):
+    for name, label in zip(STYLED_AUDIO, ("this model, a neutral reference (another sentence)",
+                                          f"this model, the `{NEUTRAL_NAME}` named style",
+                                          "this model, the mean style (no style given)")):
         entry, diff = heard[name], heard[name]["minus_baseline"]
         interval = f"{diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]"
         rows.append([label, f"{entry['cer']:.3f}", interval, _met(entry["goal_met"]), f"{entry[stop]:.0%}",
