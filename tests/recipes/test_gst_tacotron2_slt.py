@@ -7,7 +7,6 @@ import json
 
 import keras
 import numpy as np
-import tensorflow as tf
 import pytest
 
 from tests.voices import require_voice
@@ -96,21 +95,3 @@ def test_training_help_names_only_the_gst_evaluation_and_abbreviations_are_refus
     with pytest.raises(SystemExit):
         gst_tacotron2_slt.main(["--eval"])
     assert "write --evaluate in full" in capsys.readouterr().err
-
-
-def test_a_frozen_text_encoder_keeps_the_base_weights_through_a_training_step(base_zoo):
-    from tests.models.tts_checks import batch
-
-    recipe = dataclasses.replace(gst_tacotron2_slt.RECIPE, config={**TINY, **TINY_STYLE}, base_preset="tiny-base",
-                                 base_zoo=str(base_zoo), freeze_text_encoder=True)
-    model = recipe.build_model()
-    frozen = {v.path for layer in model.text_encoder_layers() for v in layer.weights}
-    assert frozen and not frozen & {v.path for v in model.trainable_variables}
-    before = {v.path: v.numpy() for v in model.weights}
-    x, y = batch(model, frames=3 * model.reduction_factor)
-    with tf.GradientTape() as tape:
-        loss = model.compute_loss(x, y, model(x, training=True))
-    gradients = tape.gradient(loss, model.trainable_variables)
-    model.default_compile_args()["optimizer"].apply_gradients(zip(gradients, model.trainable_variables))
-    changed = {v.path for v in model.weights if not np.array_equal(before[v.path], v.numpy())}
-    assert changed and not changed & frozen

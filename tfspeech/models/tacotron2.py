@@ -84,10 +84,6 @@ class Tacotron2(AttentionTTS):
         self.stop_projection.build((None, self.decoder_rnn_units + self.memory_size))
         self.postnet.build((None, None, self.n_mels))
 
-    def text_encoder_layers(self) -> list:
-        """The layers of ``encode_text``: embedding, convolutions, BiLSTM."""
-        return [self.embedding, *self.encoder_convs, self.encoder_rnn]
-
     def encode_text(self, text, text_mask, training=None):
         x = self.embedding(text)
         for conv in self.encoder_convs:

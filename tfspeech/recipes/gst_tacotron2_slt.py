@@ -64,15 +64,10 @@ class StyleRecipe(tts_training.Recipe):
 
     base_preset: str = BASE_PRESET
     base_zoo: str | None = None  # the zoo folder holding base_preset (None: the installed zoo)
-    freeze_text_encoder: bool = False  # keep the base's embedding, encoder convolutions and BiLSTM as they are
 
     def build_model(self) -> GSTTacotron2:
         base = zoo.load(self.base_preset, root=self.base_zoo, compile=False)
-        model = GSTTacotron2.from_tacotron2(base, **self.config)
-        if self.freeze_text_encoder:
-            for layer in model.text_encoder_layers():
-                layer.trainable = False
-        return model
+        return GSTTacotron2.from_tacotron2(base, **self.config)
 
     def callbacks(self, train_data) -> list:
         return [MeanStyle(train_data.take(MEAN_STYLE_BATCHES))]
