@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_vocoder import DEFAULT_PIPER, TEXT, run_worker
+from benchmarks.bench_vocoder import DEFAULT_PIPER, TEXT, run_interleaved
 from tfspeech import export, zoo
 from tfspeech.models.istft_vocoder import ISTFTVocoder
 from tfspeech.models.tacotron2 import Tacotron2
@@ -91,11 +91,7 @@ def main(argv=()):
         return
     with tempfile.TemporaryDirectory() as tmp:
         exports = export_models(Path(tmp), args.student_zoo)
-        chosen = systems(exports, args.text, args.piper_python)
-        runs = {name: [] for name in chosen}
-        for _ in range(args.repeats):
-            for name, (python, *worker_args) in chosen.items():
-                runs[name].append(run_worker(python, *worker_args, "--runs", args.runs))
+        runs = run_interleaved(systems(exports, args.text, args.piper_python), args.repeats, args.runs)
     print(f"One thread each; {args.repeats} fresh processes per system, {args.runs} warm calls in each; "
           f"medians. Text: \"{args.text}\".\n")
     print("| system | audio s | first call s | warm s | RTF warm | RTF first | peak RSS MB |")

@@ -56,6 +56,16 @@ def run_worker(python: str | Path, *args) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def run_interleaved(systems: dict[str, list], repeats: int, runs: int) -> dict[str, list[dict]]:
+    """Each system's worker (``[python, *worker args]``) in ``repeats`` fresh processes, the systems
+    interleaved round by round; ``{name: [one figures dict per process]}``."""
+    results = {name: [] for name in systems}
+    for _ in range(repeats):
+        for name, (python, *worker_args) in systems.items():
+            results[name].append(run_worker(python, *worker_args, "--runs", runs))
+    return results
+
+
 def prepare(folder: Path, vocoder_name: str, vocoder_root, text: str) -> dict:
     """Exports the models and Tacotron 2's log-mels of ``text``; returns their paths and sizes."""
     tts = zoo.load("tacotron2-slt", compile=False)
@@ -102,10 +112,7 @@ def main(argv=()):
         }
         if args.piper_python.is_file():
             systems["Piper en_US-joe-medium (VITS, ONNX Runtime)"] = [args.piper_python, "piper", "--text", args.text]
-        results = {name: [] for name in systems}
-        for _ in range(args.repeats):
-            for name, (python, *worker_args) in systems.items():
-                results[name].append(run_worker(python, *worker_args, "--runs", args.runs))
+        results = run_interleaved(systems, args.repeats, args.runs)
     print(f"One thread each; {args.repeats} fresh processes per system, {args.runs} warm calls in each; "
           f"medians. Text: \"{args.text}\" ({prepared['frames']} mel frames from tacotron2-slt).\n")
     print("| system | audio s | first call s | warm s | RTF warm | RTF first | time to first audio s | "
