@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.models import tts_checks
 from tfspeech.losses.attention_distillation import attention_distillation_loss
-from tfspeech.models.distilled_tacotron2 import DISTILLATION_LOSS, DistilledTacotron2
+from tfspeech.models.distilled_tacotron2 import DISTILLATION_LOSS, OUTPUT_DISTILLATION_LOSS, DistilledTacotron2
 from tfspeech.models.tacotron2 import Tacotron2
 
 SIZES = dict(
@@ -62,6 +62,34 @@ def test_gradients_reach_the_student_only(teacher):
     assert attention and all(
         np.abs(gradients["distilled"][i].numpy() - gradients["undistilled"][i].numpy()).max() > 1e-6
         for i in attention)
+
+
+def test_output_distillation_adds_the_squared_error_to_the_teachers_mels_over_real_frames(teacher):
+    student = _build(DistilledTacotron2, teacher=teacher, distillation_weight=0.0, output_distillation_weight=2.0,
+                     **STUDENT)
+    plain = _build(Tacotron2, **STUDENT)
+    plain.set_weights(student.get_weights())
+    x, y = tts_checks.batch(student)
+    y_pred = student(x, training=False)
+    taught = teacher(x, training=False)["mels"].numpy()
+    squared = 0.0
+    for key in ("decoder_mels", "mels"):
+        errors = [np.square(y_pred[key].numpy()[i, :n] - taught[i, :n]) for i, n in enumerate(x["mel_lengths"])]
+        squared += np.concatenate(errors).mean()
+    expected = float(plain.compute_loss(x, y, plain(x, training=False))) + 2.0 * squared
+    np.testing.assert_allclose(float(student.compute_loss(x, y, y_pred)), expected, rtol=1e-5)
+    assert student.loss_names()[-1] == OUTPUT_DISTILLATION_LOSS and DISTILLATION_LOSS not in student.loss_names()
+
+
+def test_output_distillation_gradients_reach_the_student_only(teacher):
+    student = _build(DistilledTacotron2, teacher=teacher, distillation_weight=0.0, output_distillation_weight=1.0,
+                     **STUDENT)
+    x, y = tts_checks.batch(student)
+    with tf.GradientTape() as tape:
+        loss = student.compute_loss(x, y, student(x, training=True))
+    gradients = tape.gradient(loss, student.trainable_variables + teacher.weights)
+    assert all(g is None for g in gradients[len(student.trainable_variables):])
+    assert all(g is not None for g in gradients[:len(student.trainable_variables)])
 
 
 @pytest.mark.slow  # Keras traces the training step

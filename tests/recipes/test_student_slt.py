@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tfspeech import zoo
-from tfspeech.models.distilled_tacotron2 import DISTILLATION_LOSS, check_teacher
+from tfspeech.models.distilled_tacotron2 import DISTILLATION_LOSS, OUTPUT_DISTILLATION_LOSS, check_teacher
 from tfspeech.recipes import student_evaluation, student_slt
 
 
@@ -20,7 +20,8 @@ def test_the_student_has_at_most_a_quarter_of_the_teachers_parameters_and_reads_
 
 
 @pytest.mark.parametrize("flags", [["--epochs", "0"], ["--distill-weight", "-1"], ["--epochs", "2", "--steps", "9"],
-                                   ["--checkpoint-every", "0"]])
+                                   ["--checkpoint-every", "0"], ["--output-distill-weight", "-1"],
+                                   ["--dropout", "1"], ["--learning-rate", "0"]])
 def test_command_line_refuses_bad_settings(flags, capsys):
     with pytest.raises(SystemExit):
         student_slt.main(flags)
@@ -34,6 +35,56 @@ def test_a_run_resumes_only_with_its_own_settings(tmp_path):
     assert student_slt.read_settings(tmp_path) == settings
     with pytest.raises(ValueError, match="distill_weight: 1.0 there, 0.0 now"):
         student_slt._keep_settings(tmp_path, {**settings, "distill_weight": 0.0, "teacher": None})
+
+
+def test_a_run_from_before_the_second_stage_options_resumes_with_their_defaults(tmp_path):
+    settings = {"teacher": "tacotron2-slt", "distill_weight": 1.0, "seed": 0, "batch_size": 16, "epoch_steps": 476}
+    student_slt._keep_settings(tmp_path, settings)
+    student_slt._keep_settings(tmp_path, {**settings, **student_slt.SETTING_DEFAULTS})
+    with pytest.raises(ValueError, match="dropout: None there, 0.1 now"):
+        student_slt._keep_settings(tmp_path, {**settings, "dropout": 0.1})
+
+
+def test_second_stage_settings_change_the_config_and_the_recorded_command():
+    settings = {"dropout": 0.1, "learning_rate": 5e-4, "warm_start": "/runs/stage1"}
+    recipe = student_slt.training_recipe(None, 1.0, 2.0, settings)
+    assert recipe.config["encoder_dropout"] == recipe.config["postnet_dropout"] == 0.1
+    assert recipe.config["prenet_dropout"] == student_slt.CONFIG["prenet_dropout"]  # it also runs at inference
+    assert recipe.config["learning_rate"] == 5e-4 and recipe.warm_start == "/runs/stage1"
+    assert recipe.command_options == ("--output-distill-weight 2 --warm-start <stage1> --dropout 0.1 "
+                                      "--learning-rate 0.0005")
+    assert student_slt.evaluation_recipe(settings).config == {
+        k: v for k, v in recipe.config.items() if k not in ("teacher", "distillation_weight",
+                                                             "output_distillation_weight")}
+    assert student_slt.training_recipe(None, 1.0).command_options == ""
+
+
+def test_warm_start_must_be_a_finished_run(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="finished run"):
+        student_slt.StudentRecipe(**{**vars(student_slt.RECIPE), "warm_start": str(tmp_path)}).build_model()
+    with pytest.raises(SystemExit):
+        student_slt.main(["--warm-start", str(tmp_path), "--out", str(tmp_path)])
+    assert "another --out" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_second_stage_starts_from_the_first_and_adds_output_distillation(slt10_corpus, tiny_teacher_zoo, tmp_path):
+    options = dict(teacher="tiny-teacher", zoo_root=tiny_teacher_zoo, batch_size=2, epoch_utterances=2, verbose=0)
+    first = student_slt.train(slt10_corpus, tmp_path / "first", epochs=1, **options)
+    stage = dict(output_distill_weight=1.0, warm_start=tmp_path / "first", dropout=0.1, **options)
+    settings = student_slt.read_settings(tmp_path / "first")
+    recipe = student_slt.training_recipe(None, 1.0, 1.0, {"warm_start": str(tmp_path / "first")})
+    for a, b in zip(recipe.build_model().get_weights(), first.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    second = student_slt.train(slt10_corpus, tmp_path / "second", epochs=1, **stage)
+    assert second.encoder_dropout == 0.1 and second.output_distillation_weight == 1.0
+    record = json.loads((tmp_path / "second" / "training.json").read_text())
+    assert record["command"].endswith("--output-distill-weight 1 --warm-start <first> --dropout 0.1")
+    assert np.isfinite(record["logs"][OUTPUT_DISTILLATION_LOSS]) and np.isfinite(record["logs"][DISTILLATION_LOSS])
+    kept = student_slt.read_settings(tmp_path / "second")
+    assert kept["warm_start_training"]["settings"] == settings and kept["warm_start_training"]["steps"] == 1
+    summary = student_evaluation.training_summary(kept)
+    assert summary.startswith("First stage (`python -m tfspeech.recipes.student_slt") and "output distillation" in summary
 
 
 @pytest.mark.slow

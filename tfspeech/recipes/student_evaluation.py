@@ -129,13 +129,10 @@ def card_section(teacher: str, figures: dict) -> str:
         for mode, entry in [*((f"student {m}", e) for m, e in tflite["student"].items()),
                             ("teacher float32", tflite["teacher"]["float32"])])
     vocoder = tflite["student"]["float32"]["heard"]["vocoder"]
-    distilled = (f"attention distillation from `{settings['teacher']}`, weight {settings['distill_weight']:g}"
-                 if settings.get("teacher") else "no distillation (trained alone)")
     return f"""
 ## Student and teacher
 
-Trained with {distilled}, seed {settings['seed']}, batch {settings['batch_size']}, epochs of
-{settings['epoch_steps']} steps. Both models on the same {student['held_out']['sentences']} held-out
+{training_summary(settings)} Both models on the same {student['held_out']['sentences']} held-out
 sentences (seed {student['held_out']['seed']}), measured the same way:
 
 | figure | student | teacher `{teacher}` |
@@ -157,6 +154,29 @@ representative inputs), each speaking the same sentences through LiteRT on one t
 
 Speed on one thread: `python -m benchmarks.bench_student` (benchmarks/README.md).
 """
+
+
+def training_summary(settings: dict) -> str:
+    """A sentence per training stage: distillation weights, seed, batch, epoch length; a warm
+    start's own stage first."""
+    earlier = settings.get("warm_start_training")
+    if earlier is None:
+        return f"Trained with {_stage(settings)}."
+    return (f"First stage (`{earlier['command']}`, {earlier['steps']:,} steps): trained with "
+            f"{_stage(earlier['settings'])}. Second stage, from its weights: {_stage(settings)}.")
+
+
+def _stage(settings: dict) -> str:
+    teacher = settings.get("teacher")
+    losses = [f"{what} (weight {settings[key]:g})" for what, key in (
+        ("attention distillation", "distill_weight"), ("output distillation", "output_distill_weight"))
+        if teacher and settings.get(key)]
+    distilled = f"{' and '.join(losses)} from `{teacher}`" if losses else "no distillation (trained alone)"
+    changed = "".join(f", {what} {settings[key]:g}" for what, key in (
+        ("encoder and postnet dropout", "dropout"), ("peak learning rate", "learning_rate"))
+        if settings.get(key) is not None)
+    return f"{distilled}{changed}, seed {settings['seed']}, batch {settings['batch_size']}, " \
+           f"epochs of {settings['epoch_steps']} steps"
 
 
 def _mode(quantize: str | None) -> str:

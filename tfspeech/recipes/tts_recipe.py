@@ -29,6 +29,7 @@ class Recipe:
     linear: bool = False  # Tacotron's linear-spectrogram targets
     voices: tuple[str, ...] = ()  # the voices trained on (default: ``voice`` alone)
     corpus_sentences: int | None = None  # sentences of the default corpus (None: every WordNet sentence)
+    command_options: str = ""  # the module's own options of this run, recorded in its training command
 
     @property
     def training_voices(self) -> tuple[str, ...]:

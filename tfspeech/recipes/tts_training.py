@@ -220,7 +220,8 @@ class RunRecord(keras.callbacks.Callback):
         self.record = {
             "preset": recipe.preset,
             "command": f"python -m {recipe.module} --corpus <{corpus_dir.name}> --batch-size {batch_size} "
-                       f"--checkpoint-every {checkpoint_every} --strategy {strategy} --steps {target_steps}",
+                       f"--checkpoint-every {checkpoint_every} --strategy {strategy} --steps {target_steps}"
+                       + (f" {recipe.command_options}" if recipe.command_options else ""),
             "batch_size": batch_size,
             "data": {"corpus": corpus_dir.name, "voice": recipe.voice, "voices": list(recipe.training_voices),
                      "fingerprint": corpus_fingerprint(corpus_dir)},
