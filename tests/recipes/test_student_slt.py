@@ -59,6 +59,21 @@ def test_second_stage_settings_change_the_config_and_the_recorded_command():
     assert student_slt.training_recipe(None, 1.0).command_options == ""
 
 
+def test_the_card_names_every_stage_of_a_chain_of_warm_starts_first_to_last():
+    first = {"teacher": "t", "distill_weight": 1.0, "seed": 0, "batch_size": 16, "epoch_steps": 476}
+    second = {**first, "output_distill_weight": 1.0, "dropout": 0.1,
+              "warm_start_training": {"command": "cmd1", "steps": 10, "settings": first}}
+    third = {**first, "distill_weight": 0.5, "dropout": 0.0, "warm_start_training": {
+        "command": "cmd2", "steps": 20, "settings": second}}
+    assert student_evaluation.training_summary(third) == (
+        "Stage 1 (`cmd1`, 10 steps): attention distillation (weight 1) from `t`, seed 0, batch 16, epochs of 476 "
+        "steps. Stage 2 (`cmd2`, 20 steps), from stage 1's weights: attention distillation (weight 1) and output "
+        "distillation (weight 1) from `t`, encoder and postnet dropout 0.1, seed 0, batch 16, epochs of 476 steps. "
+        "Stage 3 (this run), from stage 2's weights: attention distillation (weight 0.5) from `t`, encoder and "
+        "postnet dropout 0, seed 0, batch 16, epochs of 476 steps.")
+    assert student_evaluation.training_summary(first).startswith("Trained with attention distillation (weight 1)")
+
+
 def test_warm_start_must_be_a_finished_run(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="finished run"):
         student_slt.StudentRecipe(**{**vars(student_slt.RECIPE), "warm_start": str(tmp_path)}).build_model()
@@ -84,7 +99,8 @@ def test_a_second_stage_starts_from_the_first_and_adds_output_distillation(slt10
     kept = student_slt.read_settings(tmp_path / "second")
     assert kept["warm_start_training"]["settings"] == settings and kept["warm_start_training"]["steps"] == 1
     summary = student_evaluation.training_summary(kept)
-    assert summary.startswith("First stage (`python -m tfspeech.recipes.student_slt") and "output distillation" in summary
+    assert summary.startswith("Stage 1 (`python -m tfspeech.recipes.student_slt") and "output distillation" in summary
+    assert "Stage 2 (this run), from stage 1's weights" in summary
 
 
 @pytest.mark.slow

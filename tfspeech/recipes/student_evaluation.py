@@ -157,13 +157,20 @@ Speed on one thread: `python -m benchmarks.bench_student` (benchmarks/README.md)
 
 
 def training_summary(settings: dict) -> str:
-    """A sentence per training stage: distillation weights, seed, batch, epoch length; a warm
-    start's own stage first."""
-    earlier = settings.get("warm_start_training")
-    if earlier is None:
+    """A sentence per training stage, first to last (a warm start's own stages first):
+    distillation weights, dropout and learning rate when changed, seed, batch, epoch length."""
+    stages, earlier = [(settings, None)], settings.get("warm_start_training")
+    while earlier is not None:
+        stages.insert(0, (earlier["settings"], earlier))
+        earlier = earlier["settings"].get("warm_start_training")
+    if len(stages) == 1:
         return f"Trained with {_stage(settings)}."
-    return (f"First stage (`{earlier['command']}`, {earlier['steps']:,} steps): trained with "
-            f"{_stage(earlier['settings'])}. Second stage, from its weights: {_stage(settings)}.")
+    sentences = []
+    for number, (stage, record) in enumerate(stages, start=1):
+        run = "this run" if record is None else f"`{record['command']}`, {record['steps']:,} steps"
+        start = "" if number == 1 else f", from stage {number - 1}'s weights"
+        sentences.append(f"Stage {number} ({run}){start}: {_stage(stage)}.")
+    return " ".join(sentences)
 
 
 def _stage(settings: dict) -> str:
