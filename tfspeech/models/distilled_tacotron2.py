@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfspeech.losses.attention_distillation import attention_distillation_loss
 from tfspeech.losses.replicas import replica_share
-from tfspeech.models.attention_tts import PAD_ID, AttentionTTS, masked_mean, sequence_mask
+from tfspeech.models.attention_tts import PAD_ID, AttentionTTS, sequence_mask
 from tfspeech.models.tacotron2 import Tacotron2
 
 DISTILLATION_LOSS = "attention_distillation_loss"
@@ -83,8 +83,8 @@ class DistilledTacotron2(Tacotron2):
                 y_pred["alignments"], taught["alignments"], text_lengths, (mel_lengths + r - 1) // r)
         if self.output_distillation_weight > 0:
             frame_mask = sequence_mask(mel_lengths, tf.shape(y_pred["mels"])[1], tf.float32)
-            losses[OUTPUT_DISTILLATION_LOSS] = tf.add_n([
-                masked_mean(tf.square(y_pred[key] - taught["mels"]), frame_mask) for key in ("decoder_mels", "mels")])
+            losses[OUTPUT_DISTILLATION_LOSS] = tf.add_n(list(
+                self.spectrogram_losses({"mels": taught["mels"]}, y_pred, frame_mask).values()))
         weights = {DISTILLATION_LOSS: self.distillation_weight, OUTPUT_DISTILLATION_LOSS: self.output_distillation_weight}
         for name, loss in losses.items():
             self.loss_trackers[name].update_state(loss)
