@@ -87,6 +87,7 @@ def test_figures_and_a_loadable_preset_of_an_untrained_model(corpus, tmp_path):
     assert all(math.isfinite(entry["value"]) and entry["command"] == "measure it"
                for entry in preset["metrics"].values())
     assert preset["metrics"]["synthesized_cer"]["value"] == round(figures["intelligibility"]["synthesized"]["cer"], 4)
+    assert preset["headline"] == ["synthesized_cer", "free_running_dtw_mel_l1"]
     card = (folder / "CARD.md").read_text()
     assert "Preview" not in card and "![free-running alignments](alignments.png)" in card
     assert f"{figures['free_running']['dtw_mel_l1']:.3f}" in card
@@ -94,6 +95,13 @@ def test_figures_and_a_loadable_preset_of_an_untrained_model(corpus, tmp_path):
     loaded = zoo.load(RECIPE.preset, root=tmp_path / "zoo")
     for mine, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_the_evaluate_command_names_a_run_outside_the_default_folder(tmp_path):
+    default = f"python -m {RECIPE.module} --evaluate --evaluate-subset 64"
+    assert tts_evaluation.evaluate_command(RECIPE, 64, tts_evaluation.FINETUNE_STEPS, tmp_path / RECIPE.preset) == default
+    assert tts_evaluation.evaluate_command(RECIPE, 64, 0, tmp_path / "stage-3") == (
+        f"{default} --out <stage-3> --finetune-steps 0")
 
 
 @pytest.mark.slow
@@ -110,7 +118,8 @@ def test_a_finished_run_becomes_a_preset_that_fine_tunes(corpus, run, tmp_path):
         assert finetune[variant]["after"]["loss"] < finetune[variant]["before"]["loss"], variant
     preset = json.loads((folder / "preset.json").read_text())
     assert preset["training"]["steps"] == 2 and preset["training"]["finished"] is True
-    assert "--evaluate --evaluate-subset 2 --finetune-steps 3" in preset["metrics"]["synthesized_cer"]["command"]
+    assert preset["metrics"]["synthesized_cer"]["command"] == (
+        f"python -m {RECIPE.module} --evaluate --evaluate-subset 2 --out <{run.name}> --finetune-steps 3")
     assert "## Fine-tuning" in (folder / "CARD.md").read_text()
     loaded = zoo.load(RECIPE.preset, root=tmp_path)
     trained = keras.saving.load_model(run / "model.keras")

@@ -7,6 +7,16 @@
     python -m tfspeech.recipes.student_slt --warm-start RUN --output-distill-weight 1 --dropout 0.1 \
         --learning-rate 5e-4 --out DIR                                   # a second stage from RUN's model
 
+The shipped preset is three stages of 20 epochs (9,520 steps, ≈1.5 h each on 2 CPU cores), ``R``
+being ``<cache>/runs/tacotron2-slt-student``:
+
+    python -m tfspeech.recipes.student_slt                               # 1: attention distillation
+    python -m tfspeech.recipes.student_slt --warm-start R --output-distill-weight 1 --dropout 0.1 \
+        --learning-rate 5e-4 --out R-stage2                              # 2: + output distillation
+    python -m tfspeech.recipes.student_slt --warm-start R-stage2 --output-distill-weight 1 --dropout 0 \
+        --learning-rate 5e-4 --out R-stage3                              # 3: no encoder/postnet dropout
+    python -m tfspeech.recipes.student_slt --evaluate --out R-stage3      # the preset, into zoo/
+
 Training is ``tts_training.train`` on a ``DistilledTacotron2``: the frozen teacher runs
 teacher-forced on every batch and its alignments are soft targets for the student's
 (``tfspeech.models.distilled_tacotron2``). The teacher is loaded before the seed is set, so a

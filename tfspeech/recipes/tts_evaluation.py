@@ -60,6 +60,7 @@ FINETUNE_VOICE = "flite:rms"
 FINETUNE_SENTENCES = 200
 FINETUNE_STEPS = 50
 FINETUNE_BATCH_SIZE = 8
+HEADLINE = ("synthesized_cer", "free_running_dtw_mel_l1")  # the figures ``tfspeech zoo list`` shows
 PREVIEW_ZOO = "preview-zoo"
 FREE_RUNNING_PLOT = "alignments.png"
 TEACHER_FORCED_PLOT = "alignments-teacher-forced.png"
@@ -372,7 +373,7 @@ def evaluate_run(recipe: Recipe, run_dir, *, corpus_dir=None, zoo_root=None, sub
     out_dir = run_dir / "evaluation"
     figures = evaluate(model, corpus_dir, out_dir, voice=recipe.voice, subset=subset, seed=seed, progress=progress)
     figures["checkpoint"] = checkpoint
-    command = evaluate_command(recipe, subset, finetune_steps)
+    command = evaluate_command(recipe, subset, finetune_steps, run_dir)
     if finetune_steps > 0:
         if finetune_corpus is None:
             finetune_corpus = build_corpus([FINETUNE_VOICE], n=FINETUNE_SENTENCES, progress=progress)
@@ -385,8 +386,12 @@ def evaluate_run(recipe: Recipe, run_dir, *, corpus_dir=None, zoo_root=None, sub
     return write_preset(recipe, model, figures, record, zoo_root, command=command, plots_dir=out_dir)
 
 
-def evaluate_command(recipe: Recipe, subset: int, finetune_steps: int) -> str:
+def evaluate_command(recipe: Recipe, subset: int, finetune_steps: int, run_dir: Path) -> str:
+    """The ``--evaluate`` command that measured ``run_dir``; a run outside the default folder
+    (a later stage of a chain, say) is named by its folder, as ``<name>``."""
     command = f"python -m {recipe.module} --evaluate --evaluate-subset {subset}"
+    if run_dir.name != recipe.preset:
+        command += f" --out <{run_dir.name}>"
     return command + ("" if finetune_steps == FINETUNE_STEPS else f" --finetune-steps {finetune_steps}")
 
 
@@ -402,7 +407,8 @@ def write_preset(recipe: Recipe, model, figures: dict, record: dict, zoo_root, *
                 "finished": figures["checkpoint"]["finished"], "wall_time_s": record["wall_time_s"],
                 "batch_size": record["batch_size"], "hardware": record["hardware"]}
     folder = zoo.save_preset(model, recipe.preset, root=zoo_root, data=data, training=training, metrics=metrics,
-                             card=card(recipe, model, figures, data, training, command), overwrite=True)
+                             card=card(recipe, model, figures, data, training, command), overwrite=True,
+                             headline=[name for name in HEADLINE if name in metrics] or None)
     for name in (FREE_RUNNING_PLOT, TEACHER_FORCED_PLOT):
         shutil.copyfile(Path(plots_dir) / name, folder / name)
     return folder
