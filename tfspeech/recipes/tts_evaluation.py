@@ -48,6 +48,7 @@ from tfspeech.data.layout import MANIFEST, Utterance, read_corpus
 from tfspeech.data.tts_pipeline import tts_dataset
 from tfspeech.plots import save_alignment_plot
 from tfspeech.recipes.tts_recipe import Recipe, corpus_fingerprint
+from tfspeech.synthesis import DEFAULT_VOCODER
 from tfspeech.text import TextEncoder
 
 ZOO = Path(__file__).resolve().parents[2] / "zoo"
@@ -463,8 +464,9 @@ def card(recipe: Recipe, model, figures: dict, data: dict, training: dict, comma
 {preview}
 {type(model).__name__} (`{keras.saving.get_registered_name(type(model))}`, {model.count_params():,} parameters):
 {model.symbols} → {model.n_mels}-band log-mel at {model.mel_config.sample_rate:,} Hz; {model.attention_name}
-attention, reduction factor {model.reduction_factor}, decoding guard {model.max_frames} frames; Griffin-Lim
-makes the waveform. Trained on the `{recipe.voice}` voice.
+attention, reduction factor {model.reduction_factor}, decoding guard {model.max_frames} frames; `synthesize`
+makes the waveform with `{DEFAULT_VOCODER}` where their mels match, else Griffin-Lim (the figures below
+use Griffin-Lim). Trained on the `{recipe.voice}` voice.
 
 ```python
 from tfspeech.synthesis import synthesize
