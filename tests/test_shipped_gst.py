@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from tests.data.test_tts_pipeline import corpus  # noqa: F401 - the tiny espeak-ng corpus fixture
+from tests.models.tts_checks import check_fine_tuning_lowers_held_out_loss
 from tests.voices import require_voice
 from tfspeech import zoo
 from tfspeech.data import voices
-from tfspeech.data.tts_pipeline import tts_dataset_for
 from tfspeech.synthesis import synthesize
 
 NAME = "gst-tacotron2-slt"
@@ -44,12 +44,7 @@ def test_a_slow_low_reference_speaks_longer_and_lower_than_a_fast_high_one(refer
 
 
 def test_fine_tuning_on_another_voice_lowers_its_held_out_loss(corpus):  # noqa: F811
-    model = zoo.load(NAME)
-    train = tts_dataset_for(model, corpus, "train", batch_size=2, speakers=["espeak:en"], progress=False)
-    held_out = tts_dataset_for(model, corpus, "test", batch_size=2, speakers=["espeak:en"], progress=False)
-    before = model.evaluate(held_out, verbose=0, return_dict=True)["loss"]
-    model.fit(train.repeat(), steps_per_epoch=6, epochs=1, verbose=0)
-    assert model.evaluate(held_out, verbose=0, return_dict=True)["loss"] < before
+    check_fine_tuning_lowers_held_out_loss(zoo.load(NAME), corpus)
 
 
 def test_the_named_styles_speak_as_their_names_say():

@@ -7,8 +7,8 @@ phone"), so the card reports it beside float32 and it is not tested here."""
 import pytest
 
 from tests.data.test_tts_pipeline import corpus  # noqa: F401 - the tiny espeak-ng corpus fixture
+from tests.models.tts_checks import check_fine_tuning_lowers_held_out_loss
 from tfspeech import export, zoo
-from tfspeech.data.tts_pipeline import tts_dataset_for
 from tfspeech.models.tacotron2 import Tacotron2
 
 NAME, TEACHER = "tacotron2-slt-student", "tacotron2-slt"
@@ -30,9 +30,4 @@ def test_the_float32_export_has_builtin_ops_and_parity(student, tmp_path):
 
 @pytest.mark.slow
 def test_fine_tuning_on_another_voice_lowers_its_held_out_loss(corpus):  # noqa: F811
-    model = zoo.load(NAME)
-    train = tts_dataset_for(model, corpus, "train", batch_size=2, speakers=["espeak:en"], progress=False)
-    held_out = tts_dataset_for(model, corpus, "test", batch_size=2, speakers=["espeak:en"], progress=False)
-    before = model.evaluate(held_out, verbose=0, return_dict=True)["loss"]
-    model.fit(train.repeat(), steps_per_epoch=6, epochs=1, verbose=0)
-    assert model.evaluate(held_out, verbose=0, return_dict=True)["loss"] < before
+    check_fine_tuning_lowers_held_out_loss(zoo.load(NAME), corpus)

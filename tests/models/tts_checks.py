@@ -1,4 +1,5 @@
-"""Checks every attention-decoder TTS model must pass (used by test_tacotron2.py and test_tacotron.py).
+"""Checks every attention-decoder TTS model must pass (used by test_tacotron2.py and test_tacotron.py;
+the shipped-preset tests use ``check_fine_tuning_lowers_held_out_loss``).
 
 They take ``model``, a tiny built model with r = 2, ``max_frames=8``, the prenet's inference
 dropout on (its masks are a seeded table: outputs are deterministic) and other dropouts 0,
@@ -12,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfspeech import export, zoo
-from tfspeech.data.tts_pipeline import stop_targets
+from tfspeech.data.tts_pipeline import stop_targets, tts_dataset_for
 from tfspeech.models.attention_tts import frames_to_steps, steps_to_frames
 from tfspeech.runtime.litert_runner import LiteRTRunner
 
@@ -166,3 +167,13 @@ def check_tflite_export_and_step_signature(model, tmp_path):
     final = runner.run_signature("postprocess", mels=decoder_mels, mel_lengths=np.array([8], np.int32))
     for key, value in final.items():
         np.testing.assert_allclose(value, whole[key], atol=1e-5, err_msg=key)
+
+
+def check_fine_tuning_lowers_held_out_loss(model, corpus, speaker="espeak:en"):
+    """A compiled (zoo-loaded) ``model`` fit 6 steps on ``speaker``'s train split of ``corpus``
+    has a lower loss on its test split than before."""
+    train = tts_dataset_for(model, corpus, "train", batch_size=2, speakers=[speaker], progress=False)
+    held_out = tts_dataset_for(model, corpus, "test", batch_size=2, speakers=[speaker], progress=False)
+    before = model.evaluate(held_out, verbose=0, return_dict=True)["loss"]
+    model.fit(train.repeat(), steps_per_epoch=6, epochs=1, verbose=0)
+    assert model.evaluate(held_out, verbose=0, return_dict=True)["loss"] < before

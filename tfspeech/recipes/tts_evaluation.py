@@ -409,7 +409,7 @@ def write_preset(recipe: Recipe, model, figures: dict, record: dict, zoo_root, *
                 "batch_size": record["batch_size"], "hardware": record["hardware"]}
     folder = zoo.save_preset(model, recipe.preset, root=zoo_root, data=data, training=training, metrics=metrics,
                              card=card(recipe, model, figures, data, training, command), overwrite=True,
-                             headline=[name for name in HEADLINE if name in metrics] or None)
+                             headline=list(HEADLINE))
     for name in (FREE_RUNNING_PLOT, TEACHER_FORCED_PLOT):
         shutil.copyfile(Path(plots_dir) / name, folder / name)
     return folder
